@@ -1,0 +1,184 @@
+"""Directories, files and symlinks, with exact modes and atomic replacement."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from tljh.actions import Action, Change
+from tljh.journal import Entry, Journal
+
+
+def write_atomic(path: Path, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
+    """Ensure path holds data with mode and owner, replacing it in one rename (never half-written)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            if os.geteuid() == 0:
+                os.fchown(f.fileno(), uid, gid)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _mode_and_owner(path: Path, mode: int, uid: int) -> list[Change]:
+    st = path.lstat()
+    changes = []
+    if stat.S_IMODE(st.st_mode) != mode:
+        changes.append(Change(f"chmod {mode:o}", str(path)))
+    if os.geteuid() == 0 and st.st_uid != uid:
+        changes.append(Change(f"chown {uid}", str(path)))
+    return changes
+
+
+class Directory(Action):
+    """A directory with a given mode, owned by root."""
+
+    kind = "directory"
+
+    def __init__(self, path: Path, mode: int = 0o755, uid: int = 0, gid: int = 0) -> None:
+        self.path, self.mode, self.uid, self.gid = path, mode, uid, gid
+
+    @property
+    def title(self) -> str:
+        return f"directory {self.path}"
+
+    def plan(self) -> list[Change]:
+        if not self.path.is_dir():
+            return [Change("create", str(self.path))]
+        return _mode_and_owner(self.path, self.mode, self.uid)
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change)
+        self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, self.mode)
+        if os.geteuid() == 0:
+            os.chown(self.path, self.uid, self.gid)
+
+    def revert(self, entry: Entry) -> None:
+        if entry.change == "create" and self.path.is_dir():
+            shutil.rmtree(self.path)
+
+
+class File(Action):
+    """A file with exact content and mode. Content may be computed when the plan is made."""
+
+    kind = "file"
+
+    def __init__(
+        self,
+        path: Path,
+        content: bytes | str | Callable[[], bytes | str],
+        mode: int = 0o644,
+        backups: Path | None = None,
+        validate: Callable[[Path], None] | None = None,
+    ) -> None:
+        self.path, self._content, self.mode = path, content, mode
+        self.backups = backups
+        self.validate = validate
+
+    @property
+    def title(self) -> str:
+        return f"file {self.path}"
+
+    def content(self) -> bytes:
+        value = self._content() if callable(self._content) else self._content
+        return value.encode("utf-8") if isinstance(value, str) else value
+
+    def plan(self) -> list[Change]:
+        if not self.path.exists():
+            return [Change("create", str(self.path))]
+        if self.path.is_symlink() or not self.path.is_file():
+            return [Change("replace", str(self.path))]
+        if self.path.read_bytes() != self.content():
+            return [Change("update", str(self.path))]
+        return _mode_and_owner(self.path, self.mode, 0)
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        backup = self._backup() if changes[0].what in ("update", "replace") else None
+        for change in changes:
+            self._record(journal, change, backup)
+        data = self.content()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.validate is not None:
+            self._validated(data)
+        write_atomic(self.path, data, self.mode)
+
+    def _validated(self, data: bytes) -> None:
+        """Check data with self.validate on a private copy before it can replace the real file."""
+        assert self.validate is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            candidate = Path(tmp) / self.path.name
+            write_atomic(candidate, data, self.mode)
+            self.validate(candidate)
+
+    def _backup(self) -> str | None:
+        """Keep the file about to be replaced, so revert can put it back."""
+        if self.backups is None:
+            return None
+        self.backups.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, dest = tempfile.mkstemp(dir=self.backups, prefix=f"{self.path.name}.")
+        os.close(fd)
+        shutil.copy2(self.path, dest, follow_symlinks=False)
+        return dest
+
+    def revert(self, entry: Entry) -> None:
+        if entry.backup:
+            os.replace(entry.backup, self.path)
+        elif entry.change == "create":
+            self.path.unlink(missing_ok=True)
+
+
+class Symlink(Action):
+    """A symlink at `path` pointing to `target`; refuses to replace anything that is not ours."""
+
+    kind = "symlink"
+
+    def __init__(self, path: Path, target: Path, ours: Callable[[Path], bool]) -> None:
+        self.path, self.target, self.ours = path, target, ours
+
+    @property
+    def title(self) -> str:
+        return f"symlink {self.path}"
+
+    def plan(self) -> list[Change]:
+        if not self.path.is_symlink():
+            if self.path.exists():
+                raise ForeignFileError(self.path, "is not a symlink we made")
+            return [Change("create", str(self.path))]
+        current = Path(os.readlink(self.path))
+        if current == self.target:
+            return []
+        if not self.ours(current):
+            raise ForeignFileError(self.path, f"points to {current}, not to TLJH")
+        return [Change("update", str(self.path))]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change, backup=os.readlink(self.path) if self.path.is_symlink() else None)
+        tmp = self.path.with_name(f".{self.path.name}.tljh-new")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.target)
+        os.replace(tmp, self.path)
+
+    def revert(self, entry: Entry) -> None:
+        self.path.unlink(missing_ok=True)
+        if entry.backup:
+            self.path.symlink_to(entry.backup)
+
+
+class ForeignFileError(Exception):
+    """A path the installer would manage belongs to something else; it is left alone."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path} {why}; refusing to replace it. Move it away and run the installer again.")

