@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
         hub = ensure_hub_venv(prefix, log)
         spec = tljh_spec()
         say(f"installing tljh from {spec}")
-        run([str(hub / "bin" / "python3"), "-m", "pip", "install", "--no-warn-script-location", spec], log)
+        run([str(hub / "bin" / "python3"), "-m", "pip", "install", "--upgrade", "--no-warn-script-location", spec], log)
     except BootstrapError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -121,5 +122,6 @@ def parse_value(text: str) -> Any:
     if re.fullmatch(r"[-+]?\d+", text.strip()):
         return int(text)
     if re.fullmatch(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?", text.strip()):
-        return float(text)
+        number = float(text)
+        return number if math.isfinite(number) else text
     return text

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,7 @@ from tljh.run import CommandError
 from tljh.traefik import render_static_config
 
 log = logging.getLogger("tljh")
+ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 USER_ENV_KINDS = ("venv",)
 SUDOERS = f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
 # without a password, and keep their PATH (sudo -E pip install reaches the user environment).
@@ -82,7 +84,7 @@ def parse_admin(value: str) -> Admin:
     """NAME or NAME:PASSWORD (the password may itself contain ':'); names are lowercased."""
     name, sep, password = value.partition(":")
     name = name.strip().lower()
-    if not name or any(ch.isspace() or ch in ",/" for ch in name):
+    if not ADMIN_NAME.fullmatch(name):
         raise argparse.ArgumentTypeError(
             f"{value.partition(':')[0]!r} is not a valid admin name: use letters, digits, '.', '_', '-' or '@'"
         )

@@ -27,8 +27,8 @@ def unix_suffix(hub_name: str) -> str:
     if _SAFE.fullmatch(hub_name) and len(hub_name) <= room:
         return hub_name
     digest = hashlib.sha256(hub_name.encode("utf-8")).hexdigest()[:6]
-    stem = re.sub(r"[^a-z0-9_-]+", "-", hub_name.lower()).strip("-")
-    return f"{stem[: room - len(digest) - 1]}-{digest}".lstrip("-")
+    stem = re.sub(r"[^a-z0-9_-]+", "-", hub_name.lower()).strip("-_")
+    return f"{stem[: room - len(digest) - 1]}-{digest}".lstrip("-_")
 
 
 def unix_username(hub_name: str) -> str:

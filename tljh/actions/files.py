@@ -96,7 +96,7 @@ class File(Action):
         return value.encode("utf-8") if isinstance(value, str) else value
 
     def plan(self) -> list[Change]:
-        if not self.path.exists():
+        if not self.path.exists() and not self.path.is_symlink():
             return [Change("create", str(self.path))]
         if self.path.is_symlink() or not self.path.is_file():
             return [Change("replace", str(self.path))]
@@ -127,10 +127,9 @@ class File(Action):
         if self.backups is None:
             return None
         self.backups.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, dest = tempfile.mkstemp(dir=self.backups, prefix=f"{self.path.name}.")
-        os.close(fd)
+        dest = Path(tempfile.mkdtemp(dir=self.backups, prefix=f"{self.path.name}.")) / self.path.name
         shutil.copy2(self.path, dest, follow_symlinks=False)
-        return dest
+        return str(dest)
 
     def revert(self, entry: Entry) -> None:
         if entry.backup:

@@ -27,7 +27,7 @@ def read_pins(requirements: str) -> dict[str, str | None]:
         line = line.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
             continue
-        spec = line.split()[0].split(";")[0]
+        spec = re.sub(r"\s*==\s*", "==", line).split()[0].split(";")[0]
         name, _, version = spec.partition("==")
         pins[canonical_name(re.split(r"[<>=!~\[]", name)[0])] = version or None
     return pins

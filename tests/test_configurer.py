@@ -1,0 +1,107 @@
+import pytest
+
+from tljh.configurer import hub_config
+from tljh.paths import HUB_PORT
+
+
+def cfg(paths, config=None, password="apipw"):
+    return hub_config(config or {}, paths, password)
+
+
+def test_defaults(paths):
+    c = cfg(paths)
+    hub = c["JupyterHub"]
+    assert hub["bind_url"] == "http://:80/"
+    assert hub["hub_bind_url"] == f"http://127.0.0.1:{HUB_PORT}"
+    assert hub["cleanup_servers"] is False
+    assert hub["authenticator_class"] == "firstuseauthenticator.FirstUseAuthenticator"
+    assert hub["db_url"] == f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}"
+    assert c["FirstUseAuthenticator"] == {"create_users": False, "dbm_path": str(paths.passwords_dbm)}
+    assert c["Authenticator"] == {"admin_users": set()}
+
+
+def test_default_spawner_runs_from_user_env(paths):
+    spawner = cfg(paths)["SystemdSpawner"]
+    assert spawner["cmd"] == [str(paths.user_env / "bin/jupyterhub-singleuser")]
+    assert spawner["extra_paths"] == [str(paths.user_env / "bin")]
+    assert spawner["default_url"] == "/lab"
+    assert spawner["username_template"] == "jupyter-{USERNAME}"
+    assert "mem_limit" not in spawner and "cpu_limit" not in spawner
+
+
+def test_default_culler_service(paths):
+    hub = cfg(paths)["JupyterHub"]
+    [service] = hub["services"]
+    assert service["name"] == "cull-idle"
+    assert service["command"][:3] == [str(paths.hub_env / "bin/python3"), "-m", "jupyterhub_idle_culler"]
+    assert "--timeout=600" in service["command"]
+    assert "--cull-every=60" in service["command"]
+    assert "--cull-users" not in service["command"]
+    [role] = hub["load_roles"]
+    assert role["services"] == ["cull-idle"]
+    assert "admin:users" not in role["scopes"]
+
+
+def test_culler_settings_and_disabling(paths):
+    hub = cfg(paths, {"services": {"cull": {"timeout": 3600, "every": 120, "users": True}}})["JupyterHub"]
+    command = hub["services"][0]["command"]
+    assert "--timeout=3600" in command and "--cull-every=120" in command and "--cull-users" in command
+    assert "admin:users" in hub["load_roles"][0]["scopes"]
+    disabled = cfg(paths, {"services": {"cull": {"enabled": False}}})["JupyterHub"]
+    assert "services" not in disabled and "load_roles" not in disabled
+
+
+def test_proxy_api_settings(paths):
+    proxy = cfg(paths, password="s3cret")["TraefikFileProviderProxy"]
+    assert proxy["traefik_api_url"] == "http://127.0.0.1:8099"
+    assert proxy["traefik_api_password"] == "s3cret"
+    assert proxy["dynamic_config_file"] == str(paths.traefik_rules_dir / "rules.toml")
+
+
+def test_port_and_base_url(paths):
+    assert cfg(paths, {"http": {"port": 8080}, "base_url": "/jhub/"})["JupyterHub"]["bind_url"] == "http://:8080/jhub/"
+
+
+def test_limits(paths):
+    spawner = cfg(paths, {"limits": {"memory": "1G", "cpu": 2}})["SystemdSpawner"]
+    assert spawner["mem_limit"] == "1G"
+    assert spawner["cpu_limit"] == 2.0 and isinstance(spawner["cpu_limit"], float)
+
+
+@pytest.mark.parametrize("app, url", [("jupyterlab", "/lab"), ("classic", "/tree"), ("/custom", "/custom")])
+def test_default_app(paths, app, url):
+    assert cfg(paths, {"user_environment": {"default_app": app}})["SystemdSpawner"]["default_url"] == url
+
+
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
+        ("dummy", "jupyterhub.auth.DummyAuthenticator"),
+        ("pam", "jupyterhub.auth.PAMAuthenticator"),
+        ("oauthenticator.github.GitHubOAuthenticator", "oauthenticator.github.GitHubOAuthenticator"),
+    ],
+)
+def test_auth_type(paths, name, cls):
+    assert cfg(paths, {"auth": {"type": name}})["JupyterHub"]["authenticator_class"] == cls
+
+
+def test_auth_class_traits_pass_through(paths):
+    config = {
+        "auth": {
+            "type": "dummy",
+            "DummyAuthenticator": {"password": "pw"},
+            "FirstUseAuthenticator": {"create_users": True},
+        }
+    }
+    c = cfg(paths, config)
+    assert c["DummyAuthenticator"] == {"password": "pw"}
+    assert c["FirstUseAuthenticator"]["create_users"] is True
+    assert c["FirstUseAuthenticator"]["dbm_path"] == str(paths.passwords_dbm)
+    assert "type" not in c
+
+
+def test_users(paths):
+    users = {"admin": ["alice"], "allowed": ["bob", "carol"], "banned": ["mallory"]}
+    auth = cfg(paths, {"users": users})["Authenticator"]
+    assert auth == {"admin_users": {"alice"}, "allowed_users": {"bob", "carol"}, "blocked_users": {"mallory"}}

