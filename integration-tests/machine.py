@@ -18,6 +18,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import secrets
 import shutil
@@ -65,6 +66,7 @@ DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM")
 BASE_ENV = ("PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8")
 COPY_EXCLUDES = (".git", "__pycache__", "*.egg-info", "build", ".pytest_cache", ".venv", ".mypy_cache", ".ruff_cache")
 
+HOST_LOCK = Path("/run/tljh-test-machine.lock")  # one test machine at a time per host
 BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 BOOTSTRAP_TIMEOUT = 1800.0
@@ -357,6 +359,7 @@ class Machine:
         self.boot_seconds: float | None = None
         self._nspawn: subprocess.Popen[bytes] | None = None
         self._commands: set[subprocess.Popen[str]] = set()  # `run` commands still running
+        self._lock: TextIO | None = None  # HOST_LOCK, held from boot to destroy
 
     def __enter__(self) -> Machine:
         try:
@@ -380,6 +383,7 @@ class Machine:
         rootfs cache, if needed, and unpacking it come before).
         """
         start = time.monotonic()
+        self._take_host_lock()
         remove_stale_machines()
         tarball = ensure_rootfs(self.distro)
         self._unpack(tarball)
@@ -529,6 +533,23 @@ class Machine:
         self._stop_nspawn(timeout)
         self._remove_files()
         self.leader = None
+        self._release_host_lock()
+
+    def _take_host_lock(self) -> None:
+        """Wait until no other test machine runs on this host (they share ports 80/443/8099)."""
+        if self._lock is not None:
+            return
+        self._lock = open(HOST_LOCK, "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another test machine to finish ({HOST_LOCK})", file=sys.stderr, flush=True)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+
+    def _release_host_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def _kill_commands(self) -> None:
         """SIGKILL commands that `run` started and that still run (e.g. after Ctrl-C).

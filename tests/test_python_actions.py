@@ -87,3 +87,23 @@ def test_traefik_binary_planned_when_package_there_but_binary_missing(tmp_path):
     (env / "bin").mkdir()
     (env / "bin" / "traefik").write_text("")
     assert action.plan() == []
+
+
+def test_pip_packages_plans_only_what_is_missing_or_at_another_version(tmp_path):
+    from tljh.actions.python import PipPackages
+
+    env = fake_venv(tmp_path / "env", "alpha-1.0", "beta-1.0")
+    action = PipPackages(env, ("alpha", "beta==2.0", "gamma[extra]>=1"))
+    assert [c.target for c in action.plan()] == ["beta==2.0", "gamma[extra]>=1"]
+    assert PipPackages(env, ("alpha", "beta==1.0")).plan() == []
+
+
+def test_venv_user_environment_adds_extra_pip_packages_only_when_asked(tmp_path):
+    from tljh.actions.python import PipPackages
+    from tljh.paths import Paths
+    from tljh.userenv import ExtraPackages, user_environment
+
+    env = user_environment("venv", Paths(prefix=tmp_path))
+    assert not any(isinstance(a, PipPackages) for a in env.actions(ExtraPackages()))
+    [extra] = [a for a in env.actions(ExtraPackages(pip=("tree-sitter",))) if isinstance(a, PipPackages)]
+    assert extra.specs == ("tree-sitter",) and extra.env == tmp_path / "user"

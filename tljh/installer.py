@@ -24,7 +24,7 @@ from tljh import __version__
 from tljh import config as config_file
 from tljh.actions import Action, Change
 from tljh.actions.files import Directory, File, ForeignFileError, Symlink
-from tljh.actions.python import PipRequirements, TraefikBinary, Venv
+from tljh.actions.python import PipRequirements, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, files_content
 from tljh.health import HubNotReady, wait_for_hub
@@ -37,16 +37,16 @@ from tljh.paths import (
     PACKAGE_DIR,
     TRAEFIK_REQUIREMENTS,
     TRAEFIK_VERSION,
-    USER_VENV_REQUIREMENTS,
     USERS_GROUP,
     Paths,
 )
 from tljh.run import CommandError
 from tljh.traefik import render_static_config
+from tljh.userenv import KINDS as USER_ENV_KINDS
+from tljh.userenv import ExtraPackages, UserEnvironment, user_environment
 
 log = logging.getLogger("tljh")
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
-USER_ENV_KINDS = ("venv",)
 SUDOERS = f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
 # without a password, and keep their PATH (sudo -E pip install reaches the user environment).
 Defaults:%{ADMINS_GROUP} !env_reset
@@ -139,12 +139,12 @@ def _package_files() -> list[Path]:
     return sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def environment_steps(paths: Paths) -> list[Step]:
-    """The hub venv (with traefik) and the user venv: independent of each other."""
+def environment_steps(paths: Paths, user_env: UserEnvironment, extra: ExtraPackages) -> list[Step]:
+    """The hub venv (with traefik) and the user environment: independent of each other."""
     return [
         Step("hub environment", [PipRequirements(paths.hub_env, HUB_REQUIREMENTS),
                                  TraefikBinary(paths.hub_env, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION)]),
-        Step("user environment", [Venv(paths.user_env), PipRequirements(paths.user_env, USER_VENV_REQUIREMENTS)]),
+        Step("user environment", user_env.actions(extra)),
     ]
 
 
@@ -237,7 +237,7 @@ def install(paths: Paths, options: Options) -> None:
     kind = choose_user_env(options.user_env, state.get("user_env"))
     journal = Journal(paths.journal)
     before = system_steps(paths)
-    envs = environment_steps(paths)
+    envs = environment_steps(paths, user_environment(kind, paths), ExtraPackages())
     after = access_steps(paths) + config_steps(paths, options) + service_steps(paths)
     progress = Progress(len(before) + len(envs) + len(after) + 1)
     for step in before:

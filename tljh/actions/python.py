@@ -100,6 +100,36 @@ class PipRequirements(Action):
         run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", entry.target])
 
 
+class PipPackages(Action):
+    """pip specs (`name`, `name==version`) present in a venv; installed with pip when not."""
+
+    kind = "pip"
+
+    def __init__(self, env: Path, specs: tuple[str, ...]) -> None:
+        self.env, self.specs = env, specs
+
+    @property
+    def title(self) -> str:
+        return f"{' '.join(self.specs)} in {self.env}"
+
+    def plan(self) -> list[Change]:
+        wanted = outdated(read_pins("\n".join(self.specs)), installed_versions(self.env))
+        return [Change("install", spec) for spec in self.specs if canonical_name(_spec_name(spec)) in wanted]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change)
+        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
+        run([*pip, *[c.target for c in changes]])
+
+    def revert(self, entry: Entry) -> None:
+        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", _spec_name(entry.target)])
+
+
+def _spec_name(spec: str) -> str:
+    return re.split(r"[<>=!~\[;\s]", spec.strip(), maxsplit=1)[0]
+
+
 class TraefikBinary(PipRequirements):
     """The pinned traefik release in the hub venv's bin/, hash-checked by pip before unpacking."""
 
