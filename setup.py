@@ -19,6 +19,7 @@ setup(
         "requests",
         "ruamel.yaml>=0.17",
         "pluggy>=1.0",
+        "packaging",
         "toml",
         "bcrypt",
         "jupyterhub>=5,<7",

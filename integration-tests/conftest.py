@@ -37,6 +37,15 @@ ADMIN_UNIT = "jupyter-admin"  # SystemdSpawner's unit for the admin's server (un
 HUB_URL = "http://127.0.0.1"
 TRAEFIK_API_URL = "http://127.0.0.1:8099"
 CHECKOUT = "/srv/tljh"
+# The session install also installs plugins (one from this checkout, one published on the package
+# index) and an admin's requirements file; test_plugins.py checks their effects, and
+# test_zz_rerun.py's second run (without these) keeps them.
+SESSION_PLUGINS = (f"{CHECKOUT}/integration-tests/plugins/tljh-example-plugin", "tljh-new-user==0.1.3")
+SESSION_USER_REQUIREMENTS = f"{CHECKOUT}/integration-tests/plugins/user-requirements.txt"
+SESSION_EXTRA_ARGS = (
+    *(arg for spec in SESSION_PLUGINS for arg in ("--plugin", spec)),
+    "--user-requirements-txt-url", SESSION_USER_REQUIREMENTS,
+)
 NOT_ROOT_REASON = "integration tests boot a systemd-nspawn machine and need root; run them as root"
 
 
@@ -109,7 +118,7 @@ def installed(machine: Machine, checkout: str) -> Installation:
     log = LOG_DIR / f"{machine.name}.bootstrap.log"
     start = time.monotonic()
     with open(log, "w") as echo:
-        result = run_bootstrap_piped(machine, ADMIN, PASSWORD, echo=echo)
+        result = run_bootstrap_piped(machine, ADMIN, PASSWORD, echo=echo, extra_args=SESSION_EXTRA_ARGS)
     seconds = time.monotonic() - start
     if result.returncode != 0:
         pytest.fail(

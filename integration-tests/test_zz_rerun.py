@@ -64,3 +64,10 @@ def test_user_server_survives_second_run(machine: Machine, rerun: Rerun, admin_u
 
 def test_hub_answers_after_second_run(hub_url: str, rerun: Rerun) -> None:
     assert http_get(f"{hub_url}/hub/api").status_code == 200
+
+
+def test_plugins_are_kept_by_second_run_without_plugin_flags(machine: Machine, rerun: Rerun) -> None:
+    state = machine.run(["cat", "/opt/tljh/state/install.json"]).stdout
+    assert "tljh-example-plugin" in state and "tljh-new-user==0.1.3" in state
+    for module in ("tljh_example_plugin", "tljh_new_user", "termcolor"):
+        assert machine.succeeds(["/opt/tljh/hub/bin/python", "-c", f"import {module}"]), module

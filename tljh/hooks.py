@@ -62,10 +62,10 @@ def tljh_new_user_create(username: str) -> None:
 
 @lru_cache(maxsize=1)
 def plugin_manager() -> pluggy.PluginManager:
-    """The plugin manager with every installed plugin of the entry-point group "tljh" loaded."""
-    import sys
+    """The plugin manager with every installed plugin of the entry-point group "tljh" loaded.
 
-    pm = pluggy.PluginManager("tljh")
-    pm.add_hookspecs(sys.modules[__name__])
-    pm.load_setuptools_entrypoints("tljh")
-    return pm
+    Cached for the hub process; the installer, which installs plugins, loads them afresh.
+    """
+    from tljh.plugins import load_plugins
+
+    return load_plugins()

@@ -18,8 +18,9 @@ def configure(c: Any, paths: Paths | None = None) -> None:
         for name, value in traits.items():
             setattr(c[cls], name, value)
     from tljh.hooks import plugin_manager
+    from tljh.plugins import call_hook
 
-    plugin_manager().hook.tljh_custom_jupyterhub_config(c=c)
+    call_hook(plugin_manager(), "tljh_custom_jupyterhub_config", c=c)
     for snippet in sorted(paths.config_d.glob("*.py")):
         _load_snippet(c, snippet)
 

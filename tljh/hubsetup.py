@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import dbm
+import logging
 import secrets
 from pathlib import Path
+from typing import Any, Callable
 
 from tljh import config as config_file
 from tljh.actions import Action, Change
 from tljh.actions.files import write_atomic
 from tljh.journal import Journal
+
+log = logging.getLogger("tljh")
 
 
 class Secret(Action):
@@ -100,3 +105,65 @@ def _matches(password: str, stored: bytes | None) -> bool:
     import bcrypt
 
     return stored is not None and bcrypt.checkpw(password.encode("utf-8"), stored)
+
+
+def add_missing(target: Any, proposed: Any, prefix: str = "") -> tuple[list[str], list[str]]:
+    """Copy into `target` what `proposed` has and `target` lacks; never change a value already set.
+
+    Sections are merged key by key and lists get the proposed items they lack. Returns
+    (dotted keys added to, dotted keys whose differing proposed value was not taken).
+    """
+    added: list[str] = []
+    kept: list[str] = []
+    for key, value in proposed.items():
+        path = f"{prefix}{key}"
+        if key not in target:
+            target[key] = copy.deepcopy(value)
+            added.append(path)
+        elif isinstance(target[key], dict) and isinstance(value, dict):
+            more_added, more_kept = add_missing(target[key], value, path + ".")
+            added, kept = added + more_added, kept + more_kept
+        elif isinstance(target[key], list) and isinstance(value, list):
+            new = [item for item in value if item not in target[key]]
+            target[key].extend(copy.deepcopy(new))
+            added += [path] if new else []
+        elif target[key] != value:
+            kept.append(path)
+    return added, kept
+
+
+class PluginConfigDefaults(Action):
+    """What plugins add to config.yaml in tljh_config_post_install, without changing what is set.
+
+    The hook edits a copy of the configuration; keys it added (and list items) are written,
+    values it changed are left as the admin has them (and logged).
+    """
+
+    kind = "config-plugins"
+
+    def __init__(self, config_path: Path, propose: Callable[[Any], None]) -> None:
+        self.config_path, self.propose = config_path, propose
+        self._proposal: Any = None
+
+    @property
+    def title(self) -> str:
+        return "plugin settings in " + str(self.config_path)
+
+    def _merged(self) -> tuple[Any, list[str], list[str]]:
+        current = config_file.load(self.config_path)
+        if self._proposal is None:
+            self._proposal = copy.deepcopy(current)
+            self.propose(self._proposal)
+        return (current, *add_missing(current, self._proposal))
+
+    def plan(self) -> list[Change]:
+        _, added, kept = self._merged()
+        for key in kept:
+            log.warning("a plugin's tljh_config_post_install changed %s; the value already set is kept", key)
+        return [Change("set", key) for key in added]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        data, added, _ = self._merged()
+        for key in added:
+            self._record(journal, Change("set", key))
+        config_file.save(self.config_path, data)

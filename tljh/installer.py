@@ -24,11 +24,11 @@ from tljh import __version__
 from tljh import config as config_file
 from tljh.actions import Action, Change
 from tljh.actions.files import Directory, File, ForeignFileError, Symlink
-from tljh.actions.python import PipRequirements, TraefikBinary
+from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, files_content
 from tljh.health import HubNotReady, wait_for_hub
-from tljh.hubsetup import AdminUsers, Passwords, Secret
+from tljh.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, Secret
 from tljh.journal import Journal
 from tljh.paths import (
     ADMINS_GROUP,
@@ -40,10 +40,11 @@ from tljh.paths import (
     USERS_GROUP,
     Paths,
 )
+from tljh.plugins import HookResults, PluginError, call_hook, hook_results, load_plugins, merge_specs
 from tljh.run import CommandError
 from tljh.traefik import render_static_config
 from tljh.userenv import KINDS as USER_ENV_KINDS
-from tljh.userenv import ExtraPackages, UserEnvironment, user_environment
+from tljh.userenv import ExtraPackages, UserEnvironment, UserRequirements, user_environment
 
 log = logging.getLogger("tljh")
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
@@ -69,6 +70,8 @@ class Admin:
 class Options:
     admins: tuple[Admin, ...] = ()
     user_env: str | None = None
+    plugins: tuple[str, ...] = ()
+    user_requirements: str | None = None
 
 
 @dataclass
@@ -99,9 +102,17 @@ def parse_args(argv: Sequence[str]) -> Options:
                         help="make NAME a hub admin; with a password, NAME logs in with it (repeatable)")
     parser.add_argument("--user-env", choices=["venv", "conda"], default=None,
                         help="kind of user environment at <prefix>/user (remembered for re-runs)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="SPEC",
+                        help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
+    parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
+                        help="a requirements file (URL or path) to pip install into the user environment")
     parser.add_argument("--version", action="version", version=f"tljh {__version__}")
     args = parser.parse_args(argv)
-    return Options(admins=tuple(args.admin), user_env=args.user_env)
+    plugins = tuple(spec.strip() for spec in args.plugin)
+    if any(not spec for spec in plugins):
+        parser.error("--plugin needs a pip spec (a name, name==version, path or URL), not an empty string")
+    return Options(admins=tuple(args.admin), user_env=args.user_env, plugins=plugins,
+                   user_requirements=args.user_requirements_txt_url)
 
 
 def read_state(paths: Paths) -> dict[str, Any]:
@@ -139,13 +150,59 @@ def _package_files() -> list[Path]:
     return sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def environment_steps(paths: Paths, user_env: UserEnvironment, extra: ExtraPackages) -> list[Step]:
-    """The hub venv (with traefik) and the user environment: independent of each other."""
+def environment_steps(
+    paths: Paths, user_env: UserEnvironment, extra: ExtraPackages, hub_pip: tuple[str, ...] = ()
+) -> list[Step]:
+    """The hub venv (with traefik, then the hooks' hub packages) and the user environment:
+    independent of each other."""
+    hub: list[Action] = [PipRequirements(paths.hub_env, HUB_REQUIREMENTS),
+                         TraefikBinary(paths.hub_env, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION)]
+    if hub_pip:
+        hub.append(PipPackages(paths.hub_env, hub_pip))
     return [
-        Step("hub environment", [PipRequirements(paths.hub_env, HUB_REQUIREMENTS),
-                                 TraefikBinary(paths.hub_env, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION)]),
+        Step("hub environment", hub),
         Step("user environment", user_env.actions(extra)),
     ]
+
+
+def plugin_step(paths: Paths, state: dict[str, Any], requested: tuple[str, ...]) -> tuple[Step, PluginPackages]:
+    """The plugins (remembered ones and this run's --plugin specs) installed in the hub env."""
+    specs = merge_specs(list(state.get("plugins", [])), list(requested))
+    action = PluginPackages(paths.hub_env, specs, set(requested), dict(state.get("plugin_projects", {})))
+    return Step("plugins", [action] if specs else []), action
+
+
+def read_user_requirements(source: str | None) -> UserRequirements | None:
+    """The admin's requirements file, read before anything changes; UserError if it cannot be read."""
+    if source is None:
+        return None
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    try:
+        if urlsplit(source).scheme in ("http", "https", "file"):
+            with urllib.request.urlopen(source, timeout=60) as response:
+                text = response.read().decode("utf-8")
+        else:
+            source = str(Path(source).resolve())
+            text = Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"--user-requirements-txt-url {source}: cannot be read ({e}); "
+                        "give an http(s) URL or a path to a pip requirements file") from None
+    return UserRequirements(source, text)
+
+
+def user_extra(results: HookResults, user_env: UserEnvironment, requirements: UserRequirements | None) -> ExtraPackages:
+    """What goes into the user environment on top of its base; conda packages only where conda is."""
+    conda, channels = results.user_conda, results.user_conda_channels
+    if conda and not user_env.installs_conda_packages:
+        warning = (f"warning: plugin(s) {', '.join(results.conda_askers)} asked for conda packages "
+                   f"{' '.join(conda)}, which a user environment of kind {user_env.kind!r} cannot install: "
+                   "they are skipped (a conda user environment installs them)")
+        print(warning, flush=True)
+        log.warning("%s", warning)
+        conda, channels = (), ()
+    return ExtraPackages(conda=conda, conda_channels=channels, pip=results.user_pip, requirements=requirements)
 
 
 def system_steps(paths: Paths) -> list[Step]:
@@ -175,11 +232,18 @@ def access_steps(paths: Paths) -> list[Step]:
     ]
 
 
-def config_steps(paths: Paths, options: Options) -> list[Step]:
+def config_steps(paths: Paths, options: Options, pm: Any = None) -> list[Step]:
     passwords = {a.name: a.password for a in options.admins if a.password is not None}
+    plugin_config: list[Action] = []
+    if pm is not None:
+        def propose(config: Any) -> None:
+            call_hook(pm, "tljh_config_post_install", config=config)
+
+        plugin_config.append(PluginConfigDefaults(paths.config_file, propose))
     return [
         Step("configuration", [
             AdminUsers(paths.config_file, [a.name for a in options.admins]),
+            *plugin_config,
             Passwords(paths.passwords_dbm, passwords),
             Secret(paths.traefik_api_secret),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
@@ -193,7 +257,8 @@ def service_steps(paths: Paths) -> list[Step]:
 
     def hub_inputs() -> list[bytes]:
         snippets = sorted(paths.config_d.glob("*.py"))
-        reqs = [HUB_REQUIREMENTS, paths.config_file, paths.traefik_api_secret, *snippets, *_package_files()]
+        hub_dists = sorted(paths.hub_env.glob("lib/python3*/site-packages/*.dist-info/RECORD"))
+        reqs = [HUB_REQUIREMENTS, paths.config_file, paths.traefik_api_secret, *snippets, *_package_files(), *hub_dists]
         return files_content(reqs)
 
     return [
@@ -235,14 +300,24 @@ def apply_step(step: Step, journal: Journal) -> tuple[Step, float]:
 def install(paths: Paths, options: Options) -> None:
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
+    requirements = read_user_requirements(options.user_requirements)
     journal = Journal(paths.journal)
-    before = system_steps(paths)
-    envs = environment_steps(paths, user_environment(kind, paths), ExtraPackages())
-    after = access_steps(paths) + config_steps(paths, options) + service_steps(paths)
-    progress = Progress(len(before) + len(envs) + len(after) + 1)
+    plugins, plugin_action = plugin_step(paths, state, options.plugins)
+    before = [*system_steps(paths), plugins]
+    progress = Progress(len(before) + 8)  # the total is corrected once the plugins said what they want
     for step in before:
         progress.finished(*apply_step(step, journal))
-    _save_state(paths, {**state, "user_env": kind, "version": __version__})
+    _save_state(paths, {**state, "user_env": kind, "version": __version__,
+                        "plugins": plugin_action.specs, "plugin_projects": plugin_action.projects})
+    pm = _fresh_plugin_manager()
+    results = hook_results(pm)
+    user_env = user_environment(kind, paths)
+    packages = [Step("plugin apt packages", [AptPackages(list(results.apt))])] if results.apt else []
+    envs = environment_steps(paths, user_env, user_extra(results, user_env, requirements), results.hub_pip)
+    after = access_steps(paths) + config_steps(paths, options, pm) + service_steps(paths)
+    progress.total = len(before) + len(packages) + len(envs) + len(after) + 2
+    for step in packages:
+        progress.finished(*apply_step(step, journal))
     with ThreadPoolExecutor(max_workers=len(envs)) as pool:
         for step, seconds in pool.map(lambda s: apply_step(s, journal), envs):
             progress.finished(step, seconds)
@@ -251,6 +326,17 @@ def install(paths: Paths, options: Options) -> None:
     start = time.monotonic()
     wait_for_hub(config_file.load(paths.config_file))
     progress.finished(Step("hub is up", []), time.monotonic() - start)
+    start = time.monotonic()
+    called = call_hook(pm, "tljh_post_install")
+    progress.finished(Step("post-install hooks", [], [Change("ran", p) for p, _ in called]), time.monotonic() - start)
+
+
+def _fresh_plugin_manager() -> Any:
+    """The installed plugins, loaded now (after --plugin installed new ones); the hub-side cache too."""
+    from tljh import hooks
+
+    hooks.plugin_manager.cache_clear()
+    return load_plugins()
 
 
 def _save_state(paths: Paths, state: dict[str, Any]) -> None:
@@ -279,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.monotonic()
     try:
         install(paths, options)
-    except (UserError, ForeignFileError) as e:
+    except (UserError, ForeignFileError, PluginError, RequirementsError) as e:
         return _fail(str(e), paths)
     except CommandError as e:
         return _fail(f"{e}\n{e.tail()}", paths)

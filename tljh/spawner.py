@@ -35,5 +35,6 @@ class UserCreatingSpawner(SystemdSpawner):
     def _user_created(self, unix_name: str) -> None:
         """Tell plugins a new account exists (hook tljh_new_user_create)."""
         from tljh.hooks import plugin_manager
+        from tljh.plugins import call_hook
 
-        plugin_manager().hook.tljh_new_user_create(username=unix_name)
+        call_hook(plugin_manager(), "tljh_new_user_create", username=unix_name)

@@ -154,3 +154,135 @@ class TraefikBinary(PipRequirements):
         reported = run([str(self.env / "bin/traefik"), "version"]).stdout
         if self.version not in reported:
             raise RuntimeError(f"{self.env}/bin/traefik reports {reported!r}, expected {self.version}")
+
+
+def _satisfied(spec: str, installed: dict[str, str]) -> bool:
+    """Whether a `name[extras] specifier` spec is met by the installed versions."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(spec)
+    except InvalidRequirement:
+        return False
+    version = installed.get(canonical_name(req.name))
+    return version is not None and req.specifier.contains(version, prereleases=True)
+
+
+class PluginPackages(Action):
+    """Plugin specs (name, name==version, path or URL) installed in the hub venv with pip.
+
+    A name spec is installed when no installed version satisfies it. A path or URL spec is
+    installed when it is given on this run (`fresh`: pip rebuilds it) or when the project it
+    installed last time (`projects`, spec -> project name) is gone. `projects` is updated with
+    what each install put there, so the installer can remember it.
+    """
+
+    kind = "plugin"
+
+    def __init__(self, env: Path, specs: list[str], fresh: set[str], projects: dict[str, str]) -> None:
+        self.env, self.specs, self.fresh, self.projects = env, specs, fresh, dict(projects)
+
+    @property
+    def title(self) -> str:
+        return "plugins " + " ".join(self.specs)
+
+    def plan(self) -> list[Change]:
+        installed = installed_versions(self.env)
+        return [Change("install", spec) for spec in self.specs if not self._present(spec, installed)]
+
+    def _present(self, spec: str, installed: dict[str, str]) -> bool:
+        from tljh.plugins import spec_project
+
+        if spec_project(spec) is not None:
+            return _satisfied(spec, installed)
+        project = self.projects.get(spec)
+        return spec not in self.fresh and project is not None and canonical_name(project) in installed
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change)
+            self.projects[change.target] = self._install(change.target)
+
+    def _install(self, spec: str) -> str:
+        """pip install spec; the name of the project it asked for (from pip's --report)."""
+        import json
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="tljh-plugin-") as tmp:
+            report = Path(tmp) / "report.json"
+            pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
+            run([*pip, "--report", str(report), spec])
+            items = json.loads(report.read_text()).get("install", [])
+        requested = [i["metadata"]["name"] for i in items if i.get("requested")]
+        return requested[0] if requested else _spec_name(spec)
+
+    def revert(self, entry: Entry) -> None:
+        project = self.projects.get(entry.target) or _spec_name(entry.target)
+        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", project])
+
+
+class RequirementsError(Exception):
+    """An admin's requirements file could not be installed; the message says which and why."""
+
+
+def _judgeable(line: str) -> bool:
+    """Whether a requirements line is a plain `name[extras] specifier; marker` we can check ourselves."""
+    return not line.startswith("-") and "://" not in line and " @ " not in line and "/" not in line.split(";")[0]
+
+
+def _requirement_lines(text: str) -> list[str]:
+    joined = text.replace("\\\n", " ")
+    lines = [line.split(" #", 1)[0].strip() for line in joined.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+class RequirementsFile(Action):
+    """The requirements of an admin's file (a path or URL, read by the installer as `text`) met in a venv.
+
+    pip installs from `source` itself (so relative `-r` lines and the machine's pip settings work);
+    the plan checks plain `name specifier` lines against what is installed, and any other kind of
+    line (options, URLs, paths) always leaves the install to pip.
+    """
+
+    kind = "pip"
+
+    def __init__(self, env: Path, source: str, text: str) -> None:
+        self.env, self.source, self.text = env, source, text
+
+    @property
+    def title(self) -> str:
+        return f"requirements from {self.source} in {self.env}"
+
+    def plan(self) -> list[Change]:
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        installed = installed_versions(self.env)
+        changes = []
+        for line in _requirement_lines(self.text):
+            try:
+                req = Requirement(line) if _judgeable(line) else None
+            except InvalidRequirement:
+                req = None
+            if req is None:
+                return [Change("install -r", self.source)]
+            if (req.marker is None or req.marker.evaluate()) and not _satisfied(line.split(";")[0], installed):
+                changes.append(Change("install", line))
+        return changes
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        from tljh.run import CommandError
+
+        for change in changes:
+            self._record(journal, change)
+        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
+        try:
+            run([*pip, "-r", self.source])
+        except CommandError as e:
+            raise RequirementsError(
+                f"installing the requirements from {self.source} into {self.env} failed "
+                f"(pip exited with {e.returncode}):\n{e.tail()}"
+            ) from None
+
+    def revert(self, entry: Entry) -> None:
+        if entry.change == "install":
+            run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", _spec_name(entry.target)])
