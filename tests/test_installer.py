@@ -48,22 +48,24 @@ def test_parse_args_rejects_bad_admin_and_unknown_env(capsys):
 
 # choose_user_env
 
-def test_user_env_defaults_to_venv_and_follows_memory():
-    assert choose_user_env(None, None) == "venv"
+def test_user_env_defaults_to_conda_and_follows_memory():
+    assert choose_user_env(None, None) == "conda"
     assert choose_user_env("venv", None) == "venv"
     assert choose_user_env(None, "venv") == "venv"
     assert choose_user_env("venv", "venv") == "venv"
+    assert choose_user_env(None, "conda") == "conda"
+    assert choose_user_env("conda", "conda") == "conda"
 
 
-def test_switching_user_env_is_refused():
+@pytest.mark.parametrize("requested, remembered", [("venv", "conda"), ("conda", "venv")])
+def test_switching_user_env_is_refused(requested, remembered):
     with pytest.raises(UserError, match="switching"):
-        choose_user_env("venv", "conda")
-
-
-@pytest.mark.parametrize("requested, remembered", [("conda", None), (None, "conda"), ("conda", "conda")])
-def test_unavailable_user_env_is_refused(requested, remembered):
-    with pytest.raises(UserError, match="not available"):
         choose_user_env(requested, remembered)
+
+
+def test_unknown_remembered_user_env_is_refused():
+    with pytest.raises(UserError, match="not available"):
+        choose_user_env(None, "docker")
 
 
 # units

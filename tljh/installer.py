@@ -43,6 +43,8 @@ from tljh.paths import (
 from tljh.plugins import HookResults, PluginError, call_hook, hook_results, load_plugins, merge_specs
 from tljh.run import CommandError
 from tljh.traefik import render_static_config
+from tljh.actions.conda import UserEnvError
+from tljh.userenv import DEFAULT_KIND as DEFAULT_USER_ENV
 from tljh.userenv import KINDS as USER_ENV_KINDS
 from tljh.userenv import ExtraPackages, UserEnvironment, UserRequirements, user_environment
 
@@ -100,8 +102,9 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(prog="tljh.installer", description="Install or upgrade TLJH on this machine.")
     parser.add_argument("--admin", action="append", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
                         help="make NAME a hub admin; with a password, NAME logs in with it (repeatable)")
-    parser.add_argument("--user-env", choices=["venv", "conda"], default=None,
-                        help="kind of user environment at <prefix>/user (remembered for re-runs)")
+    parser.add_argument("--user-env", choices=["conda", "venv"], default=None,
+                        help="kind of user environment at <prefix>/user: conda (Miniforge, the default) or venv "
+                             "(remembered for re-runs; cannot be switched)")
     parser.add_argument("--plugin", action="append", default=[], metavar="SPEC",
                         help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
     parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
@@ -123,8 +126,8 @@ def read_state(paths: Paths) -> dict[str, Any]:
 
 
 def choose_user_env(requested: str | None, remembered: str | None) -> str:
-    """The user environment kind: as asked, else as remembered, else venv; never a switch."""
-    kind = requested or remembered or "venv"
+    """The user environment kind: as asked, else as remembered, else conda; never a switch."""
+    kind = requested or remembered or DEFAULT_USER_ENV
     if remembered and kind != remembered:
         raise UserError(
             f"this machine's user environment is of kind {remembered!r}; switching to {kind!r} is not supported"
@@ -301,6 +304,8 @@ def install(paths: Paths, options: Options) -> None:
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
+    user_env = user_environment(kind, paths)
+    user_env.check()
     journal = Journal(paths.journal)
     plugins, plugin_action = plugin_step(paths, state, options.plugins)
     before = [*system_steps(paths), plugins]
@@ -311,7 +316,6 @@ def install(paths: Paths, options: Options) -> None:
                         "plugins": plugin_action.specs, "plugin_projects": plugin_action.projects})
     pm = _fresh_plugin_manager()
     results = hook_results(pm)
-    user_env = user_environment(kind, paths)
     packages = [Step("plugin apt packages", [AptPackages(list(results.apt))])] if results.apt else []
     envs = environment_steps(paths, user_env, user_extra(results, user_env, requirements), results.hub_pip)
     after = access_steps(paths) + config_steps(paths, options, pm) + service_steps(paths)
@@ -365,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.monotonic()
     try:
         install(paths, options)
-    except (UserError, ForeignFileError, PluginError, RequirementsError) as e:
+    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:
         return _fail(str(e), paths)
     except CommandError as e:
         return _fail(f"{e}\n{e.tail()}", paths)

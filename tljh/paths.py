@@ -19,6 +19,24 @@ TRAEFIK_VERSION = "3.7.15"
 HUB_REQUIREMENTS = REQUIREMENTS_DIR / "hub.txt"
 TRAEFIK_REQUIREMENTS = REQUIREMENTS_DIR / "traefik.txt"
 USER_VENV_REQUIREMENTS = REQUIREMENTS_DIR / "user-venv.txt"
+# The user packages of either kind of user environment (installed with the env's pip).
+USER_REQUIREMENTS = USER_VENV_REQUIREMENTS
+
+# The conda user environment: Miniforge at a pinned release, checked against the sha256 values the
+# release publishes (Miniforge3-<version>-Linux-<arch>.sh.sha256) before it is run.
+# TLJH_MINIFORGE_URL (a mirror URL or a local file; "{version}" and "{arch}" are filled in) and
+# TLJH_MINIFORGE_SHA256 override the download location and the expected digest.
+MINIFORGE_VERSION = "26.3.2-3"
+MINIFORGE_URL = (
+    "https://github.com/conda-forge/miniforge/releases/download/{version}/Miniforge3-{version}-Linux-{arch}.sh"
+)
+MINIFORGE_SHA256 = {
+    "x86_64": "848194851a98903134187fbb4ab50efe87b003e0c0f808f97644b7524a62bf2c",
+    "aarch64": "2c113a69297e612b01ca0f320c22a3107a11f2ab9b573d79ac868a175945ce29",
+}
+# An existing conda user environment is upgraded in place to at least these versions.
+CONDA_FLOORS = {"python": "3.10", "conda": "24.7", "mamba": "1.5", "pip": "23.1"}
+CONDA_CHANNEL = "conda-forge"
 APT_PACKAGES = ("python3", "python3-venv", "sudo")
 
 USERS_GROUP = "jupyterhub-users"
@@ -46,6 +64,11 @@ class Paths:
     @property
     def user_env(self) -> Path:
         return self.prefix / "user"
+
+    @property
+    def user_env_unfinished(self) -> Path:
+        """Present while Miniforge is being installed into user_env; a leftover means a crash there."""
+        return self.state_dir / "user-env.unfinished"
 
     @property
     def config_dir(self) -> Path:

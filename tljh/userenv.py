@@ -1,4 +1,4 @@
-"""The user environment at <prefix>/user: one interface, one class per kind (venv now; conda next).
+"""The user environment at <prefix>/user: one interface, one class per kind (conda, the default; venv).
 
 The installer, the plugin hooks and the spawner only use this interface, so they do not care
 which kind is installed.
@@ -6,13 +6,37 @@ which kind is installed.
 
 from __future__ import annotations
 
+import os
+import platform
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from tljh.actions import Action
+from tljh.actions.conda import (
+    CondaFloors,
+    CondaPackages,
+    InstallerSource,
+    Miniforge,
+    UserEnvError,
+    is_conda_env,
+    is_empty_or_missing,
+    refuse_foreign,
+)
 from tljh.actions.python import PipPackages, PipRequirements, RequirementsFile, Venv
-from tljh.paths import USER_VENV_REQUIREMENTS, Paths
+from tljh.paths import (
+    CONDA_CHANNEL,
+    CONDA_FLOORS,
+    MINIFORGE_SHA256,
+    MINIFORGE_URL,
+    MINIFORGE_VERSION,
+    USER_REQUIREMENTS,
+    Paths,
+)
+
+ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
 @dataclass(frozen=True)
@@ -39,8 +63,13 @@ class UserEnvironment(ABC):
     kind: str
     installs_conda_packages: bool = False
 
-    def __init__(self, paths: Paths) -> None:
+    def __init__(self, paths: Paths, environ: Mapping[str, str] | None = None) -> None:
         self.paths = paths
+        self.environ = os.environ if environ is None else environ
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise UserEnvError, before anything changes, if this kind cannot be made or kept here."""
 
     @abstractmethod
     def actions(self, extra: ExtraPackages) -> list[Action]:
@@ -52,9 +81,66 @@ class VenvUserEnvironment(UserEnvironment):
 
     kind = "venv"
 
+    def check(self) -> None:
+        env = self.paths.user_env
+        if is_conda_env(env):
+            raise UserEnvError(f"{env} is a conda environment; this machine's user environment is of kind "
+                               "conda (use --user-env conda); it was left as it is")
+        if not is_empty_or_missing(env) and not (env / "pyvenv.cfg").exists():
+            raise UserEnvError(f"{env} is not empty and is not a venv; it was left as it is. "
+                               "Move it away to let the installer put a venv there.")
+
     def actions(self, extra: ExtraPackages) -> list[Action]:
         env = self.paths.user_env
-        actions: list[Action] = [Venv(env), PipRequirements(env, USER_VENV_REQUIREMENTS)]
+        actions: list[Action] = [Venv(env), PipRequirements(env, USER_REQUIREMENTS)]
+        return actions + pip_extras(env, extra)
+
+
+class CondaUserEnvironment(UserEnvironment):
+    """Miniforge (pinned, sha256-checked) with mamba; the base packages from the package index with pip.
+
+    Order: Miniforge (kept if there), core packages at their floors (mamba), the base user
+    packages (pip, the same pins as the venv kind: jupyterhub of the hub's version), the hooks'
+    conda packages (mamba, with the hooks' channels), the hooks' pip packages, the admin's file.
+    """
+
+    kind = "conda"
+    installs_conda_packages = True
+    machine = ""  # the architecture, when not this machine's (tests)
+
+    def check(self) -> None:
+        env = self.paths.user_env
+        if is_conda_env(env) and not self.paths.user_env_unfinished.exists():
+            return
+        if not self.paths.user_env_unfinished.exists():
+            refuse_foreign(env)
+        self.installer_source()  # the download must be possible: architecture, digest
+
+    def installer_source(self) -> InstallerSource:
+        """The Miniforge installer for this machine: pinned, or TLJH_MINIFORGE_URL/TLJH_MINIFORGE_SHA256."""
+        machine = self.machine or platform.machine()
+        arch = ARCHITECTURES.get(machine.lower())
+        if arch is None:
+            raise UserEnvError(f"Miniforge is installed on x86_64 and aarch64 machines; this one is {machine}. "
+                               "Use --user-env venv.")
+        template = self.environ.get("TLJH_MINIFORGE_URL") or MINIFORGE_URL
+        url = template.replace("{version}", MINIFORGE_VERSION).replace("{arch}", arch)
+        override = self.environ.get("TLJH_MINIFORGE_SHA256", "").strip().lower()
+        if override and not re.fullmatch(r"[0-9a-f]{64}", override):
+            raise UserEnvError(f"TLJH_MINIFORGE_SHA256={override!r} is not a sha256 digest (64 hex digits)")
+        if override:
+            return InstallerSource(url, override, "from TLJH_MINIFORGE_SHA256")
+        return InstallerSource(url, MINIFORGE_SHA256[arch], f"pinned for Miniforge {MINIFORGE_VERSION} {arch}")
+
+    def actions(self, extra: ExtraPackages) -> list[Action]:
+        env = self.paths.user_env
+        actions: list[Action] = [
+            Miniforge(env, self.installer_source, self.paths.user_env_unfinished),
+            CondaFloors(env, CONDA_FLOORS, CONDA_CHANNEL),
+            PipRequirements(env, USER_REQUIREMENTS),
+        ]
+        if extra.conda:
+            actions.append(CondaPackages(env, extra.conda, extra.conda_channels or (CONDA_CHANNEL,)))
         return actions + pip_extras(env, extra)
 
 
@@ -68,8 +154,9 @@ def pip_extras(env: Path, extra: ExtraPackages) -> list[Action]:
     return actions
 
 
-KINDS: dict[str, type[UserEnvironment]] = {"venv": VenvUserEnvironment}
+KINDS: dict[str, type[UserEnvironment]] = {"conda": CondaUserEnvironment, "venv": VenvUserEnvironment}
+DEFAULT_KIND = "conda"
 
 
-def user_environment(kind: str, paths: Paths) -> UserEnvironment:
-    return KINDS[kind](paths)
+def user_environment(kind: str, paths: Paths, environ: Mapping[str, str] | None = None) -> UserEnvironment:
+    return KINDS[kind](paths, environ)

@@ -1,0 +1,225 @@
+"""The conda user environment: Miniforge installed from a verified download, packages kept at floors,
+and conda packages installed with mamba (or conda).
+
+conda and mamba are used as the machine configures them (.condarc channel aliases and mirrors,
+proxy variables): channels are given by name, never as URLs of our choosing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from tljh.actions import Action, Change
+from tljh.journal import Entry, Journal
+from tljh.run import run
+
+DOWNLOAD_TIMEOUT_SECONDS = 60
+CHUNK = 1 << 20
+
+
+class UserEnvError(Exception):
+    """The user environment cannot be made or used as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class InstallerSource:
+    """Where the Miniforge installer comes from, and the sha256 it must have (and who said so)."""
+
+    url: str
+    sha256: str
+    sha256_origin: str
+
+
+def is_conda_env(prefix: Path) -> bool:
+    return (prefix / "conda-meta" / "history").is_file()
+
+
+def is_empty_or_missing(path: Path) -> bool:
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def conda_versions(prefix: Path) -> dict[str, str]:
+    """{package: version} of a conda env, from its conda-meta/<name>-<version>-<build>.json files."""
+    versions: dict[str, str] = {}
+    for record in (prefix / "conda-meta").glob("*.json"):
+        parts = record.name[: -len(".json")].rsplit("-", 2)
+        if len(parts) == 3:
+            versions[parts[0].lower()] = parts[1]
+    return versions
+
+
+def conda_command(prefix: Path) -> str:
+    """mamba when the env has it (faster), else conda."""
+    mamba = prefix / "bin" / "mamba"
+    return str(mamba if mamba.exists() else prefix / "bin" / "conda")
+
+
+def conda_spec_name(spec: str) -> str:
+    return re.split(r"[\s=<>!~\[]", spec.strip(), maxsplit=1)[0].lower()
+
+
+def below(version: str, floor: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) < Version(floor)
+    except InvalidVersion:
+        return True
+
+
+def download(url: str, dest: Path) -> str:
+    """Copy url (http, https or file URL, or a local path) to dest; the sha256 of what was written.
+
+    Raises UserEnvError naming the URL when it cannot be read.
+    """
+    try:
+        if urlsplit(url).scheme in ("http", "https", "file"):
+            source = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS)
+        else:
+            source = open(url, "rb")
+        with source, open(dest, "wb") as out:
+            digest = hashlib.sha256()
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+    except (OSError, ValueError, urllib.error.URLError) as e:
+        raise UserEnvError(
+            f"could not download the Miniforge installer from {url}: {e}; "
+            "set TLJH_MINIFORGE_URL to a mirror URL or a local copy of it"
+        ) from None
+    return digest.hexdigest()
+
+
+def install_command(prefix: Path, specs: list[str], channels: tuple[str, ...]) -> list[str]:
+    """The conda/mamba command that installs specs into prefix from channels (given by name)."""
+    channel_args = [arg for channel in channels for arg in ("--channel", channel)]
+    return [conda_command(prefix), "install", "--yes", "--prefix", str(prefix), *channel_args, *specs]
+
+
+class Miniforge(Action):
+    """A conda env at `prefix`, made by the Miniforge installer after its sha256 is checked.
+
+    The installer writes `prefix` into the env's files, so it runs into `prefix` itself: the file
+    `unfinished` marks the time it runs, a failure removes what it made, and a marker left by a
+    crash makes the next run remove the unfinished env and start again. An existing conda env is
+    kept (upgraded by the actions after this one); anything else already at `prefix` is refused.
+    """
+
+    kind = "miniforge"
+
+    def __init__(self, prefix: Path, source: Callable[[], InstallerSource], unfinished: Path) -> None:
+        self.prefix, self.source, self.unfinished = prefix, source, unfinished
+
+    @property
+    def title(self) -> str:
+        return f"Miniforge in {self.prefix}"
+
+    def plan(self) -> list[Change]:
+        if self.unfinished.exists():
+            return [Change("remove unfinished", str(self.prefix)), Change("install", str(self.prefix))]
+        if is_conda_env(self.prefix):
+            return []
+        refuse_foreign(self.prefix)
+        return [Change("install", str(self.prefix))]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        source = self.source()
+        with tempfile.TemporaryDirectory(dir=self.prefix.parent, prefix=".miniforge-") as tmp:
+            installer = Path(tmp) / "Miniforge3.sh"
+            verify(download(source.url, installer), source)
+            for change in changes:
+                self._record(journal, change)
+            self.unfinished.write_text(f"{self.prefix}\n")
+            shutil.rmtree(self.prefix, ignore_errors=True)  # empty, or unfinished by a crash
+            try:
+                run(["/bin/bash", str(installer), "-b", "-p", str(self.prefix)])
+                run(["chmod", "-R", "go-w", str(self.prefix)])
+            except BaseException:
+                shutil.rmtree(self.prefix, ignore_errors=True)
+                self.unfinished.unlink(missing_ok=True)
+                raise
+        self.unfinished.unlink(missing_ok=True)
+
+    def revert(self, entry: Entry) -> None:
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+def verify(digest: str, source: InstallerSource) -> None:
+    """Refuse an installer whose sha256 is not the expected one."""
+    if digest != source.sha256:
+        raise UserEnvError(
+            f"the Miniforge installer from {source.url} has sha256 {digest}, but {source.sha256} "
+            f"({source.sha256_origin}) was expected; it was not run and nothing was installed"
+        )
+
+
+def refuse_foreign(prefix: Path) -> None:
+    """Refuse a non-empty `prefix` that is not a conda env (it is never overwritten)."""
+    if is_empty_or_missing(prefix) or is_conda_env(prefix):
+        return
+    what = "a Python venv" if (prefix / "pyvenv.cfg").exists() else "not a conda environment"
+    hint = " (this machine's user environment is a venv: use --user-env venv)" if "venv" in what else ""
+    raise UserEnvError(
+        f"{prefix} is not empty and is {what}{hint}; it was left as it is. "
+        f"Move it away to let the installer put a Miniforge environment there."
+    )
+
+
+class CondaFloors(Action):
+    """Core packages of the conda env at no less than their floor versions (upgraded in place)."""
+
+    kind = "conda"
+
+    def __init__(self, prefix: Path, floors: dict[str, str], channel: str) -> None:
+        self.prefix, self.floors, self.channel = prefix, floors, channel
+
+    @property
+    def title(self) -> str:
+        return "conda floors " + " ".join(f"{n}>={v}" for n, v in self.floors.items())
+
+    def plan(self) -> list[Change]:
+        versions = conda_versions(self.prefix)
+        return [
+            Change("upgrade", f"{name}>={floor}")
+            for name, floor in self.floors.items()
+            if name not in versions or below(versions[name], floor)
+        ]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change)
+        run(install_command(self.prefix, [c.target for c in changes], (self.channel,)))
+
+
+class CondaPackages(Action):
+    """Conda packages (from the plugins' hooks) present in the env; installed from `channels` if not."""
+
+    kind = "conda"
+
+    def __init__(self, prefix: Path, specs: tuple[str, ...], channels: tuple[str, ...]) -> None:
+        self.prefix, self.specs, self.channels = prefix, specs, channels
+
+    @property
+    def title(self) -> str:
+        return f"conda packages {' '.join(self.specs)}"
+
+    def plan(self) -> list[Change]:
+        versions = conda_versions(self.prefix)
+        return [Change("install", spec) for spec in self.specs if conda_spec_name(spec) not in versions]
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change)
+        run(install_command(self.prefix, [c.target for c in changes], self.channels))
+
+    def revert(self, entry: Entry) -> None:
+        run([conda_command(self.prefix), "remove", "--yes", "--prefix", str(self.prefix), conda_spec_name(entry.target)])
