@@ -2,7 +2,8 @@
 
 Used by test_user_env_conda.py inside the session machine (whose own user environment is a venv):
 the conda kind is built at PREFIX/user by the same code the installer runs (the kind's check(),
-then the "user environment" step's actions, journalled under PREFIX/state), without touching the
+which fetches and verifies Miniforge, then the "user environment" step's actions, journalled under
+PREFIX/state, then discard_downloads()), without touching the
 machine's hub, units or /opt/tljh. Every command the step runs is printed as a `$ ` line.
 
     /opt/tljh/hub/bin/python userenv_driver.py PREFIX [--kind conda] [--conda PKG]... [--channel C]... [--pip SPEC]...
@@ -42,8 +43,8 @@ def main(argv: list[str]) -> int:
     paths = Paths(prefix=args.prefix)
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     extra = ExtraPackages(conda=tuple(args.conda), conda_channels=tuple(args.channel), pip=tuple(args.pip))
+    env = user_environment(args.kind, paths)
     try:
-        env = user_environment(args.kind, paths)
         env.check()
         step, _ = apply_step(Step("user environment", env.actions(extra)), Journal(paths.journal))
     except UserEnvError as e:
@@ -52,6 +53,8 @@ def main(argv: list[str]) -> int:
     except CommandError as e:
         print(f"error: {e}\n{e.tail()}")
         return 1
+    finally:
+        env.discard_downloads()
     print("changes: " + json.dumps([str(c) for c in step.changes]))
     return 0
 

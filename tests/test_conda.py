@@ -323,3 +323,26 @@ def test_floors_plan_compares_versions(tmp_path):
     for name in ("python-3.12.4-0.json", "conda-24.11.3-0.json", "mamba-1.5.12-0.json", "pip-9.0-0.json"):
         (meta / name).write_text("{}")
     assert [str(c) for c in CondaFloors(tmp_path, CONDA_FLOORS, "conda-forge").plan()] == ["upgrade pip>=23.1"]
+
+
+def test_check_fetches_and_verifies_before_any_change(paths, server, standin_env):
+    url, requests = server
+    wrong = conda_env(paths, installer_url(url), sha256="0" * 64)
+    with pytest.raises(UserEnvError, match="was not run and nothing was installed"):
+        wrong.check()
+    assert not paths.user_env.exists() and not list(paths.prefix.glob(".miniforge-*"))
+    env = conda_env(paths, installer_url(url))
+    env.check()
+    assert len(list(paths.prefix.glob(".miniforge-*/Miniforge3.sh"))) == 1
+    apply_conda_actions(env)
+    assert len(requests) == 2  # one refused, one used: check()'s download is the one installed
+    assert not list(paths.prefix.glob(".miniforge-*"))
+
+
+def test_unused_download_is_discarded(paths, server, standin_env):
+    url, _ = server
+    env = conda_env(paths, installer_url(url))
+    env.check()
+    env.discard_downloads()
+    assert not list(paths.prefix.glob(".miniforge-*"))
+    assert not paths.user_env.exists()

@@ -372,3 +372,17 @@ def test_venv_user_env_actions_in_order(paths):
 def test_state_keeps_json_serialisable_plugin_record(paths):
     _, action = plugin_step(paths, {"plugin_projects": {"/srv/p": "tljh-p"}}, ())
     json.dumps({"plugins": action.specs, "plugin_projects": action.projects})
+
+
+def test_hook_wrappers_are_refused_by_name():
+    from tljh import hooks
+
+    def wrapper():
+        yield
+
+    plugin = types.SimpleNamespace(tljh_post_install=hooks.hookimpl(wrapper=True)(wrapper))
+    pm = pluggy.PluginManager("tljh")
+    pm.add_hookspecs(hooks)
+    pm.register(plugin, name="wrapping")
+    with pytest.raises(PluginError, match="plugin 'wrapping' implements tljh_post_install as a hook wrapper"):
+        call_hook(pm, "tljh_post_install")

@@ -305,7 +305,15 @@ def install(paths: Paths, options: Options) -> None:
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
     user_env = user_environment(kind, paths)
-    user_env.check()
+    try:
+        user_env.check()
+        _install(paths, options, state, kind, requirements, user_env)
+    finally:
+        user_env.discard_downloads()
+
+
+def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
+             requirements: UserRequirements | None, user_env: UserEnvironment) -> None:
     journal = Journal(paths.journal)
     plugins, plugin_action = plugin_step(paths, state, options.plugins)
     before = [*system_steps(paths), plugins]

@@ -2,7 +2,8 @@
 
 A plugin that fails to import, or raises in a hook, becomes a PluginError whose message names
 the plugin and the hook; the traceback goes to the log. Hooks are called one implementation at
-a time, in pluggy's order (the last registered first), so every failure has a name.
+a time, in pluggy's order (the last registered first), so every failure has a name (hook wrappers
+are refused: no published plugin uses them).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> list[tuple[
     hook = getattr(pm.hook, name)
     results = []
     for impl in reversed(hook.get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            raise PluginError(f"plugin {impl.plugin_name!r} implements {name} as a hook wrapper, which tljh does not call")
         try:
             result = impl.function(*[kwargs[arg] for arg in impl.argnames])
         except Exception as e:

@@ -21,6 +21,7 @@ from tljh.actions.conda import (
     InstallerSource,
     Miniforge,
     UserEnvError,
+    VerifiedInstaller,
     is_conda_env,
     is_empty_or_missing,
     refuse_foreign,
@@ -75,6 +76,9 @@ class UserEnvironment(ABC):
     def actions(self, extra: ExtraPackages) -> list[Action]:
         """Actions that create or upgrade the environment and install `extra` into it."""
 
+    def discard_downloads(self) -> None:
+        """Remove anything check() fetched that the actions did not use (called when the install ends)."""
+
 
 class VenvUserEnvironment(UserEnvironment):
     """A venv made by the system's python3, with the base packages from the package index."""
@@ -108,13 +112,22 @@ class CondaUserEnvironment(UserEnvironment):
     installs_conda_packages = True
     machine = ""  # the architecture, when not this machine's (tests)
 
+    def __init__(self, paths: Paths, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(paths, environ)
+        self.installer = VerifiedInstaller(self.installer_source, paths.prefix)
+
     def check(self) -> None:
+        """Refuse a foreign directory; when Miniforge must be installed, download and verify it now."""
         env = self.paths.user_env
         if is_conda_env(env) and not self.paths.user_env_unfinished.exists():
             return
         if not self.paths.user_env_unfinished.exists():
             refuse_foreign(env)
-        self.installer_source()  # the download must be possible: architecture, digest
+        print(f"fetching the Miniforge installer from {self.installer_source().url}", flush=True)
+        self.installer.path()
+
+    def discard_downloads(self) -> None:
+        self.installer.discard()
 
     def installer_source(self) -> InstallerSource:
         """The Miniforge installer for this machine: pinned, or TLJH_MINIFORGE_URL/TLJH_MINIFORGE_SHA256."""
@@ -135,7 +148,7 @@ class CondaUserEnvironment(UserEnvironment):
     def actions(self, extra: ExtraPackages) -> list[Action]:
         env = self.paths.user_env
         actions: list[Action] = [
-            Miniforge(env, self.installer_source, self.paths.user_env_unfinished),
+            Miniforge(env, self.installer, self.paths.user_env_unfinished),
             CondaFloors(env, CONDA_FLOORS, CONDA_CHANNEL),
             PipRequirements(env, USER_REQUIREMENTS),
         ]

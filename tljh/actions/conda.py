@@ -105,6 +105,36 @@ def install_command(prefix: Path, specs: list[str], channels: tuple[str, ...]) -
     return [conda_command(prefix), "install", "--yes", "--prefix", str(prefix), *channel_args, *specs]
 
 
+class VerifiedInstaller:
+    """The Miniforge installer, downloaded once into a private temporary directory and checked.
+
+    `path()` downloads and verifies it on first use (UserEnvError on failure, leaving nothing);
+    `discard()` removes it.
+    """
+
+    def __init__(self, source: Callable[[], InstallerSource], workdir: Path) -> None:
+        self.source, self.workdir = source, workdir
+        self._dir: Path | None = None
+
+    def path(self) -> Path:
+        if self._dir is None:
+            source = self.source()
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix=".miniforge-"))
+            try:
+                verify(download(source.url, tmp / "Miniforge3.sh"), source)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            self._dir = tmp
+        return self._dir / "Miniforge3.sh"
+
+    def discard(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
 class Miniforge(Action):
     """A conda env at `prefix`, made by the Miniforge installer after its sha256 is checked.
 
@@ -116,8 +146,8 @@ class Miniforge(Action):
 
     kind = "miniforge"
 
-    def __init__(self, prefix: Path, source: Callable[[], InstallerSource], unfinished: Path) -> None:
-        self.prefix, self.source, self.unfinished = prefix, source, unfinished
+    def __init__(self, prefix: Path, installer: VerifiedInstaller, unfinished: Path) -> None:
+        self.prefix, self.installer, self.unfinished = prefix, installer, unfinished
 
     @property
     def title(self) -> str:
@@ -132,10 +162,8 @@ class Miniforge(Action):
         return [Change("install", str(self.prefix))]
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
-        source = self.source()
-        with tempfile.TemporaryDirectory(dir=self.prefix.parent, prefix=".miniforge-") as tmp:
-            installer = Path(tmp) / "Miniforge3.sh"
-            verify(download(source.url, installer), source)
+        try:
+            installer = self.installer.path()
             for change in changes:
                 self._record(journal, change)
             self.unfinished.write_text(f"{self.prefix}\n")
@@ -147,7 +175,9 @@ class Miniforge(Action):
                 shutil.rmtree(self.prefix, ignore_errors=True)
                 self.unfinished.unlink(missing_ok=True)
                 raise
-        self.unfinished.unlink(missing_ok=True)
+            self.unfinished.unlink(missing_ok=True)
+        finally:
+            self.installer.discard()
 
     def revert(self, entry: Entry) -> None:
         shutil.rmtree(self.prefix, ignore_errors=True)
