@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from tljh import __version__
 from tljh import config as config_file
 from tljh.actions import Action, Change
+from tljh.actions.conda import UserEnvError
 from tljh.actions.files import Directory, File, ForeignFileError, Symlink
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
@@ -43,7 +44,6 @@ from tljh.paths import (
 from tljh.plugins import HookResults, PluginError, call_hook, hook_results, load_plugins, merge_specs
 from tljh.run import CommandError
 from tljh.traefik import render_static_config
-from tljh.actions.conda import UserEnvError
 from tljh.userenv import DEFAULT_KIND as DEFAULT_USER_ENV
 from tljh.userenv import KINDS as USER_ENV_KINDS
 from tljh.userenv import ExtraPackages, UserEnvironment, UserRequirements, user_environment
