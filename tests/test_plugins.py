@@ -234,9 +234,11 @@ def test_plugin_config_cannot_override_a_value(paths, caplog):
     def propose(config):
         config["limits"]["memory"] = "8G"
 
+    action = PluginConfigDefaults(paths.config_file, propose)
     with caplog.at_level(logging.WARNING, logger="tljh"):
-        assert PluginConfigDefaults(paths.config_file, propose).plan() == []
-    assert "limits.memory" in caplog.text
+        assert action.plan() == []
+        assert action.apply(NullJournal()) == []
+    assert caplog.text.count("limits.memory") == 1  # said once
     assert config_file.load(paths.config_file)["limits"]["memory"] == "1G"
 
 

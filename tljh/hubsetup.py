@@ -144,6 +144,7 @@ class PluginConfigDefaults(Action):
     def __init__(self, config_path: Path, propose: Callable[[Any], None]) -> None:
         self.config_path, self.propose = config_path, propose
         self._proposal: Any = None
+        self._warned: set[str] = set()
 
     @property
     def title(self) -> str:
@@ -159,7 +160,9 @@ class PluginConfigDefaults(Action):
     def plan(self) -> list[Change]:
         _, added, kept = self._merged()
         for key in kept:
-            log.warning("a plugin's tljh_config_post_install changed %s; the value already set is kept", key)
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning("a plugin's tljh_config_post_install changed %s; the value already set is kept", key)
         return [Change("set", key) for key in added]
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
