@@ -90,12 +90,12 @@ def run(argv: list[str], log: Path) -> None:
         raise BootstrapError(f"`{shlex.join(argv)}` failed with exit code {result.returncode}:\n{tail}")
 
 
-def wait_for_dpkg_lock(timeout: float = LOCK_WAIT_SECONDS) -> None:
+def wait_for_dpkg_lock(path: str = DPKG_LOCK, timeout: float = LOCK_WAIT_SECONDS) -> None:
     """Wait, saying so, while another apt or dpkg holds the package lock."""
-    if not Path(DPKG_LOCK).exists():
+    if not Path(path).exists():
         return
     start, told = time.monotonic(), False
-    with open(DPKG_LOCK, "w") as lock:
+    with open(path, "w") as lock:
         while True:
             try:
                 fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,7 +103,7 @@ def wait_for_dpkg_lock(timeout: float = LOCK_WAIT_SECONDS) -> None:
                 return
             except OSError:
                 if time.monotonic() - start > timeout:
-                    raise BootstrapError(f"another apt/dpkg held {DPKG_LOCK} for {timeout:.0f}s; try again later")
+                    raise BootstrapError(f"another apt/dpkg held {path} for {timeout:.0f}s; try again later")
                 if not told:
                     say("waiting for another apt/dpkg process to finish...")
                     told = True
