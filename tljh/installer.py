@@ -23,12 +23,12 @@ from typing import Any, Sequence
 from tljh import __version__
 from tljh import config as config_file
 from tljh.actions import Action, Change
-from tljh.actions.files import Directory, File, ForeignFileError, Symlink
+from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Symlink
 from tljh.actions.python import PipRequirements, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, files_content
 from tljh.health import HubNotReady, wait_for_hub
-from tljh.hubsetup import AdminUsers, Passwords, Secret
+from tljh.hubsetup import AdminUsers, Passwords, secret
 from tljh.journal import Journal
 from tljh.paths import (
     ADMINS_GROUP,
@@ -181,7 +181,8 @@ def config_steps(paths: Paths, options: Options) -> list[Step]:
         Step("configuration", [
             AdminUsers(paths.config_file, [a.name for a in options.admins]),
             Passwords(paths.passwords_dbm, passwords),
-            Secret(paths.traefik_api_secret),
+            secret(paths.traefik_api_secret),
+            KeptFile(paths.acme_json, lambda: b"", 0o600),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
         ]),
     ]
