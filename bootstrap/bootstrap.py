@@ -237,7 +237,9 @@ function render(status) {
   }
   const done = steps.filter(s => s.state === "done").length;
   const first = steps.find(s => s.started);
-  const total = first ? " \\u00B7 " + duration(now - first.started) + " so far" : "";
+  const ends = steps.map(s => s.finished || 0), failed = status.state === "failed";
+  const end = failed ? Math.max(...ends) : now;
+  const total = first ? " \\u00B7 " + duration(end - first.started) + (failed ? "" : " so far") : "";
   $("summary").textContent = status.title + ": " + done + " of " + steps.length + " steps done" + total;
   document.title = "TLJH install: " + done + "/" + steps.length + " steps done";
   $("log").textContent = status.log_tail || "";

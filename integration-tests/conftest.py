@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # import machine/hubcl
 
 from hubclient import HubClient  # noqa: E402
 from machine import LOG_DIR, REPO_ROOT, Machine, ports_in_use, run_bootstrap_piped, tail  # noqa: E402
+from pagewatch import ARTIFACTS, PageWatch, watch_install  # noqa: E402
 
 ADMIN = "admin"
 PASSWORD = "s3cret:with:colons"
@@ -53,6 +54,7 @@ class Installation:
     result: subprocess.CompletedProcess[str]
     seconds: float
     log: Path
+    page: PageWatch  # what a browser on http://127.0.0.1/ saw during the install (--show-progress-page)
 
 
 # ---------------------------------------------------------------- checks before booting
@@ -102,14 +104,19 @@ def checkout(machine: Machine) -> str:
 
 @pytest.fixture(scope="session")
 def installed(machine: Machine, checkout: str) -> Installation:
-    """The hub installed by the README's command: bootstrap.py piped into `python3 -` as root.
+    """The hub installed by the README's command: bootstrap.py piped into `python3 -` as root,
+    with --show-progress-page, watched from the host with a headless Chromium (pagewatch.py).
 
     Fails (once, for every test that needs it) with the output's tail if the bootstrap fails.
     """
     log = LOG_DIR / f"{machine.name}.bootstrap.log"
     start = time.monotonic()
     with open(log, "w") as echo:
-        result = run_bootstrap_piped(machine, ADMIN, PASSWORD, echo=echo)
+        result, page = watch_install(
+            lambda: run_bootstrap_piped(machine, ADMIN, PASSWORD, echo=echo, extra=("--show-progress-page",)),
+            ARTIFACTS,
+            machine.distro,
+        )
     seconds = time.monotonic() - start
     if result.returncode != 0:
         pytest.fail(
@@ -117,7 +124,7 @@ def installed(machine: Machine, checkout: str) -> Installation:
             f"{tail(result.stdout, 60)}",
             pytrace=False,
         )
-    return Installation(result, seconds, log)
+    return Installation(result, seconds, log, page)
 
 
 @pytest.fixture(scope="session")
