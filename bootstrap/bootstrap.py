@@ -195,6 +195,7 @@ li[data-state=failed] { color: #b00020; font-weight: bold; }
 #error { border: 2px solid #b00020; background: #fff0f0; padding: 1em; }
 #handover { border: 2px solid #f37626; background: #fff7f0; padding: 1em; }
 pre { background: #f4f4f4; padding: .8em; overflow-x: auto; font-size: .85em; white-space: pre-wrap; }
+#log { max-height: 24em; overflow-y: auto; }
 </style></head>
 <body>
 <h1>Installing The Littlest JupyterHub</h1>
@@ -242,7 +243,9 @@ function render(status) {
   const total = first ? " \\u00B7 " + duration(end - first.started) + (failed ? "" : " so far") : "";
   $("summary").textContent = status.title + ": " + done + " of " + steps.length + " steps done" + total;
   document.title = "TLJH install: " + done + "/" + steps.length + " steps done";
-  $("log").textContent = status.log_tail || "";
+  const log = $("log"), atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 5;
+  log.textContent = status.log_tail || "";
+  if (atEnd) { log.scrollTop = log.scrollHeight; }
   if (status.state === "failed" && status.error) {
     $("error").hidden = false;
     $("error-step").textContent = status.error.step || "(before the first step)";

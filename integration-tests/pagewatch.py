@@ -70,12 +70,10 @@ def done_count(status: dict[str, Any]) -> int:
     return sum(1 for _, state in states(status) if state == "done")
 
 
-def installer_running(status: dict[str, Any]) -> bool:
-    """Whether an installer step (not a bootstrap one) runs, with other steps still pending."""
+def running_with_pending(status: dict[str, Any]) -> bool:
+    """Whether a step runs while others are still pending."""
     pairs = states(status)
-    return any(s == "running" and not t.startswith(BOOTSTRAP_STEP_PREFIX) for t, s in pairs) and any(
-        s == "pending" for _, s in pairs
-    )
+    return any(s == "running" for _, s in pairs) and any(s == "pending" for _, s in pairs)
 
 
 class Watcher:
@@ -105,16 +103,17 @@ class Watcher:
             self.seen.statuses.append(status)
 
     def _capture(self, status: dict[str, Any]) -> None:
-        """A DOM dump and a screenshot once the installer runs; a second dump after more steps are done."""
+        """A DOM dump as soon as a step runs; a second one, a screenshot and /logs once two more
+        steps are done (both times during a long step: the bootstrap's pip, the environments)."""
         try:
-            if not self.seen.doms and installer_running(status):
+            if not self.seen.doms and running_with_pending(status):
                 self.seen.doms.append(dump_dom(PAGE_URL))
                 self.first_done = done_count(status)
+            elif len(self.seen.doms) == 1 and done_count(status) >= self.first_done + 2 and running_with_pending(status):
+                self.seen.doms.append(dump_dom(PAGE_URL))
                 self.seen.screenshot = screenshot(PAGE_URL, self.artifacts / f"{self.name}.progress-page.png")
                 answer = get(PAGE_URL + "logs")
                 self.seen.logs = answer[1].decode(errors="replace") if answer else ""
-            elif len(self.seen.doms) == 1 and done_count(status) >= self.first_done + 2 and installer_running(status):
-                self.seen.doms.append(dump_dom(PAGE_URL))
         except Exception as error:  # recorded for the tests to report; the install goes on
             self.seen.problems.append(f"capture failed: {error}")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,13 +37,11 @@ class FailedRun:
 
 
 def stop_page_server(machine: Machine) -> None:
-    """Stop the page server left up by the failed run (as the next installer run would)."""
-    pid = machine.run(["cat", PID_FILE], check=False).stdout.split()[:1]
-    if pid:
-        machine.run(["kill", pid[0]], check=False)
-    deadline = time.monotonic() + 10
-    while machine.succeeds(["test", "-e", PID_FILE]) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    """Stop the page server left up by the failed run, the way the next installer run does."""
+    machine.run([
+        "/opt/tljh/hub/bin/python3", "-c",
+        "from tljh.paths import Paths; from tljh.progress import stop_page; stop_page(Paths())",
+    ])
 
 
 @pytest.fixture(scope="module")

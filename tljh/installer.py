@@ -269,7 +269,7 @@ def wait_for_hub_step(paths: Paths, progress: Progress) -> None:
     except Exception:
         progress.failed(HUB_UP, time.monotonic() - start)
         raise
-    progress.finished(HUB_UP, time.monotonic() - start, 0)
+    progress.finished(HUB_UP, time.monotonic() - start, "answers")
 
 
 def _save_state(paths: Paths, state: dict[str, Any]) -> None:

@@ -185,8 +185,9 @@ class Progress:
             self.page.step(title, "running")
         self._ensure_ticker()
 
-    def finished(self, title: str, seconds: float, changes: int) -> None:
-        what = f"{changes} change(s)" if changes else "nothing to do"
+    def finished(self, title: str, seconds: float, changes: int | str) -> None:
+        """changes: how many the step made, or a word on how it went."""
+        what = changes if isinstance(changes, str) else f"{changes} change(s)" if changes else "nothing to do"
         with self.lock:
             self.running.pop(title, None)
             self._line(f"{self._number(title)} {title:<22} {what:<16} {seconds:6.1f}s")
