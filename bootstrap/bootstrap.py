@@ -432,7 +432,7 @@ def stop_page(files: PageFiles, timeout: float = STOP_WAIT_SECONDS) -> None:
             time.sleep(0.1)
         if process_start_time(pid) == started:
             os.kill(pid, signal.SIGKILL)
-    for path in (files.index, files.favicon, files.pid):
+    for path in (files.index, files.favicon, files.status, files.pid):
         path.unlink(missing_ok=True)
 
 
