@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
 VERSION = "0.1.0"
 RELEASED_SPEC = "the-littlest-jupyterhub"
@@ -491,12 +492,19 @@ def open_page(show: bool, files: PageFiles) -> Status:
     return status
 
 
+def pip_install_tljh(prefix: Path, log: Path) -> None:
+    run([str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--upgrade", "--no-warn-script-location",
+         tljh_spec()], log)
+
+
 def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
-    """Run the bootstrap's steps (apt, hub venv, tljh package); return the hub venv."""
-    apt, venv, package = STEPS
-    for title, do in ((apt, lambda: ensure_apt_packages(log)), (venv, lambda: ensure_hub_venv(prefix, log)),
-                      (package, lambda: run([str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--upgrade",
-                                             "--no-warn-script-location", tljh_spec()], log))):
+    """Run the bootstrap's steps (apt, hub venv, tljh package), saying each; return the hub venv."""
+    steps: list[tuple[str, Callable[[], object]]] = [
+        (STEPS[0], lambda: ensure_apt_packages(log)),
+        (STEPS[1], lambda: ensure_hub_venv(prefix, log)),
+        (STEPS[2], lambda: pip_install_tljh(prefix, log)),
+    ]
+    for title, do in steps:
         start = time.monotonic()
         say(f"{title} ...")
         status.step(title, "running")

@@ -1,4 +1,5 @@
-"""A failed install shows its failure on the progress page, which stays up after the installer exits.
+"""A failed install shows its failure on the progress page, which stays up after the installer exits;
+with port 80 taken the bootstrap goes on without the page.
 
 On the session machine: traefik is stopped (the page needs port 80) and /usr/bin/tljh-config is
 made to point elsewhere, so the installer refuses at its "tljh-config command" step, before it
@@ -42,6 +43,26 @@ def stop_page_server(machine: Machine) -> None:
         "/opt/tljh/hub/bin/python3", "-c",
         "from tljh.paths import Paths; from tljh.progress import stop_page; stop_page(Paths())",
     ])
+
+
+def test_port_80_taken_is_said_and_the_bootstrap_carries_on(machine: Machine, installed: Installation,
+                                                            hub_url: str) -> None:
+    """On the live hub (traefik holds port 80) the page is skipped, said so, and the bootstrap goes on
+    (here to a pip spec that does not exist, so it stops there without touching anything)."""
+    result = machine.run(
+        ["python3", "/srv/tljh/bootstrap/bootstrap.py", "--show-progress-page", "--admin", "admin"],
+        env={"TLJH_BOOTSTRAP_PIP_SPEC": "/nonexistent/tljh"},
+        check=False,
+        timeout=300,
+    )
+    assert "[bootstrap] port 80 is already in use" in result.stdout
+    assert "carrying on without the progress page" in result.stdout
+    assert "[bootstrap] bootstrap: tljh package ..." in result.stdout  # it went on to install
+    assert result.returncode == 1 and "/nonexistent/tljh" in result.stderr
+    assert "progress page shows this error" not in result.stderr
+    assert http_get(f"{hub_url}/hub/api").status_code == 200
+    for path in ("/var/run/index.html", PID_FILE):
+        assert not machine.succeeds(["test", "-e", path]), f"{path} was written"
 
 
 @pytest.fixture(scope="module")
