@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 VERSION = "0.1.0"
 RELEASED_SPEC = "the-littlest-jupyterhub"
@@ -289,7 +289,7 @@ class PageFiles:
     pid: Path = Path("/run/tljh-progress-page.pid")
 
 
-def read_status(files: PageFiles) -> dict:
+def read_status(files: PageFiles) -> dict[str, Any]:
     """The status file as the page polls it: the writers' document plus `now` and the log's tail."""
     try:
         status = dict(json.loads(files.status.read_text()))
@@ -445,7 +445,7 @@ class Status:
 
     def __init__(self, path: Path | None, log: Path) -> None:
         self.path = path
-        self.doc: dict = {"format": 1, "title": f"The Littlest JupyterHub {VERSION}", "state": "running",
+        self.doc: dict[str, Any] = {"format": 1, "title": f"The Littlest JupyterHub {VERSION}", "state": "running",
                           "log": str(log), "error": None,
                           "steps": [{"title": t, "state": "pending", "started": None, "finished": None} for t in STEPS]}
         self.write()
