@@ -246,3 +246,18 @@ def test_bootstrap_failure_is_recorded(bootstrap, files):
 def test_status_without_a_page_writes_nothing(bootstrap, files):
     bootstrap.Status(None, files.log).step(bootstrap.STEPS[0], "running")
     assert not files.status.exists()
+
+
+def test_the_installers_steps_start_over_as_pending(bootstrap, files, paths):
+    """A page left from an earlier installer run (e.g. the installer re-run by hand) restarts its steps."""
+    status = bootstrap.Status(files.status, files.log)
+    for title in bootstrap.STEPS:
+        status.step(title, "done")
+    paths.progress_pid.write_text(f"{os.getpid()} {bootstrap.process_start_time(os.getpid())}\n")
+    first = PageStatus.open(paths, ["system packages"])
+    first.step("system packages", "running")
+    first.fail("broken")
+    PageStatus.open(paths, ["system packages"])
+    doc = bootstrap.read_status(files)
+    assert (doc["state"], doc["error"]) == ("running", None)
+    assert [s["state"] for s in doc["steps"]] == ["done", "done", "done", "pending"]

@@ -47,9 +47,9 @@ class PageStatus:
         self.lock = threading.Lock()
         self.closed = False
         self.doc = _read_json(path) or {"format": 1, "title": "The Littlest JupyterHub", "steps": []}
-        known = {s["title"] for s in self.doc["steps"]}
-        self.doc["steps"] += [_pending(t) for t in titles if t not in known]
-        self.doc.update(state="running", error=None)
+        if titles:  # the bootstrap's steps stay as reported; the installer's start over as pending
+            kept = [s for s in self.doc["steps"] if s["title"] not in titles]
+            self.doc.update(steps=kept + [_pending(t) for t in titles], state="running", error=None)
         self.write()
 
     @classmethod
