@@ -149,3 +149,19 @@ def test_gives_up_on_a_lock_held_too_long(bootstrap, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+# run: a live indication during long commands, plain lines
+
+def test_run_says_still_running_during_a_long_command(bootstrap, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bootstrap, "STILL_RUNNING_EVERY", 0.05)
+    log = tmp_path / "log"
+    bootstrap.run([sys.executable, "-c", "import time; print('working'); time.sleep(0.3)"], log)
+    out = capsys.readouterr().out
+    assert "[bootstrap]   still running (0s)" in out
+    assert "\r" not in out
+    assert "working" in log.read_text()
+
+
+def test_run_failure_shows_the_output_tail(bootstrap, tmp_path):
+    with pytest.raises(bootstrap.BootstrapError) as info:
+        bootstrap.run([sys.executable, "-c", "print('it broke'); raise SystemExit(3)"], tmp_path / "log")
+    assert "failed with exit code 3" in str(info.value) and "it broke" in str(info.value)

@@ -18,10 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from tljh import __version__
 from tljh import config as config_file
+from tljh.config import get_item
 from tljh.actions import Action, Change
 from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Symlink
 from tljh.actions.python import PipRequirements, TraefikBinary
@@ -30,6 +31,7 @@ from tljh.actions.systemd import Service, files_content
 from tljh.health import HubNotReady, wait_for_hub
 from tljh.hubsetup import AdminUsers, Passwords, secret
 from tljh.journal import Journal
+from tljh.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.paths import (
     ADMINS_GROUP,
     APT_PACKAGES,
@@ -46,6 +48,7 @@ from tljh.userenv import KINDS as USER_ENV_KINDS
 from tljh.userenv import ExtraPackages, UserEnvironment, user_environment
 
 log = logging.getLogger("tljh")
+HUB_UP = "hub is up"
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 SUDOERS = f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
 # without a password, and keep their PATH (sudo -E pip install reaches the user environment).
@@ -207,29 +210,19 @@ def service_steps(paths: Paths) -> list[Step]:
     ]
 
 
-class Progress:
-    """One terminal line per finished step, with its elapsed time."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.start = total, 0, time.monotonic()
-
-    def finished(self, step: Step, seconds: float) -> None:
-        self.done += 1
-        what = f"{len(step.changes)} change(s)" if step.changes else "nothing to do"
-        print(f"[{self.done}/{self.total}] {step.title:<22} {what:<16} {seconds:6.1f}s", flush=True)
-        for change in step.changes:
-            log.info("  %s: %s", step.title, change)
-
-
-def apply_step(step: Step, journal: Journal) -> tuple[Step, float]:
+def apply_step(step: Step, journal: Journal, progress: Progress) -> tuple[Step, float]:
     start = time.monotonic()
     log.info("step %s", step.title)
+    progress.started(step.title)
     try:
         for action in step.actions:
             step.changes += action.apply(journal)
     except Exception:
-        print(f"step {step.title!r} failed after {time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
+        progress.failed(step.title, time.monotonic() - start)
         raise
+    for change in step.changes:
+        log.info("  %s: %s", step.title, change)
+    progress.finished(step.title, time.monotonic() - start, len(step.changes))
     return step, time.monotonic() - start
 
 
@@ -239,19 +232,45 @@ def install(paths: Paths, options: Options) -> None:
     journal = Journal(paths.journal)
     before = system_steps(paths)
     envs = environment_steps(paths, user_environment(kind, paths), ExtraPackages())
-    after = access_steps(paths) + config_steps(paths, options) + service_steps(paths)
-    progress = Progress(len(before) + len(envs) + len(after) + 1)
-    for step in before:
-        progress.finished(*apply_step(step, journal))
-    _save_state(paths, {**state, "user_env": kind, "version": __version__})
-    with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-        for step, seconds in pool.map(lambda s: apply_step(s, journal), envs):
-            progress.finished(step, seconds)
-    for step in after:
-        progress.finished(*apply_step(step, journal))
+    after = access_steps(paths) + config_steps(paths, options)
+    services = service_steps(paths)
+    titles = [s.title for s in before + envs + after + services] + [HUB_UP]
+    progress = Progress(titles, page=PageStatus.open(paths, titles))
+    try:
+        for step in before:
+            apply_step(step, journal, progress)
+        _save_state(paths, {**state, "user_env": kind, "version": __version__})
+        with ThreadPoolExecutor(max_workers=len(envs)) as pool:
+            list(pool.map(lambda s: apply_step(s, journal, progress), envs))
+        for step in after:
+            apply_step(step, journal, progress)
+        hand_over_page(paths, progress)
+        for step in services:
+            apply_step(step, journal, progress)
+        wait_for_hub_step(paths, progress)
+    finally:
+        progress.close()
+
+
+def hand_over_page(paths: Paths, progress: Progress) -> None:
+    """Ensure the progress page server has let go of port 80 (traefik needs it) and its files are gone."""
+    if progress.page is not None:
+        progress.page.hand_over(str(get_item(config_file.load(paths.config_file), "base_url", "/")))
+        progress.page = None
+    if stop_page(paths):
+        progress.say("progress page stopped: the hub takes over port 80")
+
+
+def wait_for_hub_step(paths: Paths, progress: Progress) -> None:
+    """The last step: the hub answers through the proxy."""
     start = time.monotonic()
-    wait_for_hub(config_file.load(paths.config_file))
-    progress.finished(Step("hub is up", []), time.monotonic() - start)
+    progress.started(HUB_UP)
+    try:
+        wait_for_hub(config_file.load(paths.config_file))
+    except Exception:
+        progress.failed(HUB_UP, time.monotonic() - start)
+        raise
+    progress.finished(HUB_UP, time.monotonic() - start, "answers")
 
 
 def _save_state(paths: Paths, state: dict[str, Any]) -> None:
@@ -277,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = Paths.from_env()
     setup_logging(paths)
     log.info("tljh %s installer starting with prefix %s", __version__, paths.prefix)
-    start = time.monotonic()
+    start = started_at(os.environ)
     try:
         install(paths, options)
     except (UserError, ForeignFileError) as e:
@@ -289,14 +308,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # an unexpected failure: short message here, traceback in the log
         log.exception("unexpected error")
         return _fail(f"unexpected error: {type(e).__name__}: {e}", paths)
-    print(f"Done in {time.monotonic() - start:.0f}s. JupyterHub is running at http://<this server's address>/")
-    if options.admins:
-        print("Admins: " + ", ".join(a.name for a in options.admins))
+    print(f"Done in {time.time() - start:.0f}s.")
+    print(f"JupyterHub is running: open {public_url(paths)} in a browser")
+    admins = get_item(config_file.load(paths.config_file), "users.admin", None) or []
+    print("Admins: " + (", ".join(admins) or "none yet (add one with --admin NAME)"))
     return 0
+
+
+def started_at(environ: Mapping[str, str]) -> float:
+    """When the install started: when the bootstrap did (it says so in TLJH_BOOTSTRAP_STARTED), else now."""
+    try:
+        return float(environ.get("TLJH_BOOTSTRAP_STARTED", ""))
+    except ValueError:
+        return time.time()
+
+
+def public_url(paths: Paths) -> str:
+    """Where people reach the hub, with a hint about addresses seen from elsewhere."""
+    config = config_file.load(paths.config_file)
+    address = server_address()
+    url = hub_url(address, int(get_item(config, "http.port", 80)), str(get_item(config, "base_url", "/")))
+    return url + (" (from outside a private network, use this server's public address)" if address else "")
 
 
 def _fail(message: str, paths: Paths) -> int:
     log.error("%s", message)
+    page = PageStatus.open(paths)
+    if page is not None:
+        page.fail(message)
+        print("The progress page shows this error and stays up until the installer runs again.", file=sys.stderr)
     print(f"error: {message}\nThe full log is in {paths.log_file}", file=sys.stderr)
     return 1
 
