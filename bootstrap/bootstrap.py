@@ -10,18 +10,32 @@ installs python3 and python3-venv with apt, makes the hub venv at <prefix>/hub (
 
 The tljh package comes from TLJH_BOOTSTRAP_PIP_SPEC when set; else from the source checkout
 this file sits in, when run as a file from one; else the released package.
+
+With --show-progress-page, a small read-only web server (a forked child of this process, in its
+own session) serves the install's progress on port 80 before apt runs: /var/run/index.html,
+/var/run/favicon.ico (both written from this file), /status.json (the status file that this
+bootstrap and then the installer write, see tljh/progress.py for its format) and /logs (the
+installer log). The installer stops it (pid file + SIGTERM) before traefik takes port 80; the
+server removes its files when it stops. After a failure it stays up and shows the error.
 """
 
 from __future__ import annotations
 
+import base64
+import errno
 import fcntl
+import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, Callable
 
 VERSION = "0.1.0"
 RELEASED_SPEC = "the-littlest-jupyterhub"
@@ -30,6 +44,8 @@ SUPPORTED = {"debian": 11, "ubuntu": 22.04}
 APT_PACKAGES = ["python3", "python3-venv"]
 DPKG_LOCK = "/var/lib/dpkg/lock-frontend"
 LOCK_WAIT_SECONDS = 1200
+STILL_RUNNING_EVERY = 10.0  # seconds between "still running" lines during a long command
+STEPS = ("bootstrap: python3 (apt)", "bootstrap: hub venv", "bootstrap: tljh package")
 
 
 class BootstrapError(Exception):
@@ -79,23 +95,31 @@ def preflight() -> None:
 
 
 def run(argv: list[str], log: Path) -> None:
-    """Run argv with its output appended to the log; on failure show the output's end and stop."""
+    """Run argv with its output appended to the log, saying every few seconds that it still runs;
+    on failure show the output's end and stop."""
     say("$ " + shlex.join(argv))
+    start = time.monotonic()
     with open(log, "a") as out:
         out.write(f"$ {shlex.join(argv)}\n")
         out.flush()
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                returncode = proc.wait(timeout=STILL_RUNNING_EVERY)
+                break
+            except subprocess.TimeoutExpired:
+                say(f"  still running ({time.monotonic() - start:.0f}s)")
+    if returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-        raise BootstrapError(f"`{shlex.join(argv)}` failed with exit code {result.returncode}:\n{tail}")
+        raise BootstrapError(f"`{shlex.join(argv)}` failed with exit code {returncode}:\n{tail}")
 
 
-def wait_for_dpkg_lock(timeout: float = LOCK_WAIT_SECONDS) -> None:
+def wait_for_dpkg_lock(path: str = DPKG_LOCK, timeout: float = LOCK_WAIT_SECONDS) -> None:
     """Wait, saying so, while another apt or dpkg holds the package lock."""
-    if not Path(DPKG_LOCK).exists():
+    if not Path(path).exists():
         return
     start, told = time.monotonic(), False
-    with open(DPKG_LOCK, "w") as lock:
+    with open(path, "w") as lock:
         while True:
             try:
                 fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,7 +127,7 @@ def wait_for_dpkg_lock(timeout: float = LOCK_WAIT_SECONDS) -> None:
                 return
             except OSError:
                 if time.monotonic() - start > timeout:
-                    raise BootstrapError(f"another apt/dpkg held {DPKG_LOCK} for {timeout:.0f}s; try again later")
+                    raise BootstrapError(f"another apt/dpkg held {path} for {timeout:.0f}s; try again later")
                 if not told:
                     say("waiting for another apt/dpkg process to finish...")
                     told = True
@@ -145,17 +169,359 @@ def ensure_hub_venv(prefix: Path, log: Path) -> Path:
     return hub
 
 
+# ---------------------------------------------------------------- the progress page
+
+FAVICON = base64.b64decode(  # a 32x32 PNG icon in an ICO container, drawn for this project
+    "AAABAAEAICAAAAEAIAClAAAAFgAAAIlQTkcNChoKAAAADUlIRFIAAAAgAAAAIAgGAAAAc3p69AAAAGxJREFUeNrtl0EOABAMBPsa"
+    "T/RxD+AqEYJaVtomvbjMnGpX5LdJMeTRPoFCZXbhagktWCVyGr4kgYJPSzwVQMOHErfgXQnbArfhjUT9iB4XcAF+ATO3wE8x33fs"
+    "iYgmlFLEcopiQlPNKMopcgpzXfNyBa152AAAAABJRU5ErkJggg=="
+)
+LOG_TAIL_LINES = 40
+LOG_TAIL_BYTES = 32768
+STOP_WAIT_SECONDS = 10.0
+
+INDEX_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Installing The Littlest JupyterHub</title>
+<link rel="icon" href="/favicon.ico">
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } #summary { color: #555; }
+ol { list-style: none; padding: 0; } li { padding: .2em 0; }
+li .mark { display: inline-block; width: 1.5em; } li .time { color: #777; margin-left: .5em; }
+li[data-state=done] .mark { color: #2a8a2a; } li[data-state=running] { font-weight: bold; }
+li[data-state=running] .mark { color: #f37626; } li[data-state=pending] { color: #888; }
+li[data-state=failed] { color: #b00020; font-weight: bold; }
+#error { border: 2px solid #b00020; background: #fff0f0; padding: 1em; }
+#handover { border: 2px solid #f37626; background: #fff7f0; padding: 1em; }
+pre { background: #f4f4f4; padding: .8em; overflow-x: auto; font-size: .85em; white-space: pre-wrap; }
+#log { max-height: 24em; overflow-y: auto; }
+</style></head>
+<body>
+<h1>Installing The Littlest JupyterHub</h1>
+<p id="summary">Waiting for the installer's first report&hellip;</p>
+<div id="error" hidden><strong>The install failed</strong> at step <strong id="error-step"></strong>:
+<pre id="error-message"></pre>
+<p>The full log is in <code id="error-log"></code> on the server, and at <a href="/logs">/logs</a>.
+This page stays up until the installer is run again.</p></div>
+<div id="handover" hidden>Starting JupyterHub: this page switches to the hub's login page as soon as
+it answers.</div>
+<ol id="steps"></ol>
+<h2>Log <small>(last lines; <a href="/logs">the whole log</a>)</small></h2>
+<pre id="log"></pre>
+<script>
+"use strict";
+const MARKS = {done: "\\u2713", running: "\\u25B6", pending: "\\u25CB", failed: "\\u2717"};
+let hubPath = "/", failures = 0;
+function $(id) { return document.getElementById(id); }
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? Math.floor(s / 60) + "m " + (s % 60) + "s" : s + "s";
+}
+function elapsed(step, now) {
+  if (!step.started) return "";
+  return duration((step.finished || now) - step.started);
+}
+function render(status) {
+  const steps = status.steps || [], now = status.now;
+  const list = $("steps");
+  list.textContent = "";
+  for (const step of steps) {
+    const item = document.createElement("li");
+    item.dataset.state = step.state;
+    const mark = document.createElement("span");
+    mark.className = "mark"; mark.textContent = MARKS[step.state] || "?";
+    const time = document.createElement("span");
+    time.className = "time"; time.textContent = elapsed(step, now);
+    item.append(mark, step.title, time);
+    list.append(item);
+  }
+  const done = steps.filter(s => s.state === "done").length;
+  const first = steps.find(s => s.started);
+  const ends = steps.map(s => s.finished || 0), failed = status.state === "failed";
+  const end = failed ? Math.max(...ends) : now;
+  const total = first ? " \\u00B7 " + duration(end - first.started) + (failed ? "" : " so far") : "";
+  $("summary").textContent = status.title + ": " + done + " of " + steps.length + " steps done" + total;
+  document.title = "TLJH install: " + done + "/" + steps.length + " steps done";
+  const log = $("log"), atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 5;
+  log.textContent = status.log_tail || "";
+  if (atEnd) { log.scrollTop = log.scrollHeight; }
+  if (status.state === "failed" && status.error) {
+    $("error").hidden = false;
+    $("error-step").textContent = status.error.step || "(before the first step)";
+    $("error-message").textContent = status.error.message;
+    $("error-log").textContent = status.log;
+    document.title = "TLJH install FAILED";
+  }
+}
+function waitForHub() {
+  $("handover").hidden = false;
+  fetch(hubPath + "hub/api", {cache: "no-store"})
+    .then(r => { if (r.ok) { location.assign(hubPath); } else { setTimeout(waitForHub, 1000); } })
+    .catch(() => setTimeout(waitForHub, 1000));
+}
+function poll() {
+  fetch("/status.json", {cache: "no-store"})
+    .then(r => { if (!r.ok) { throw new Error("status " + r.status); } return r.json(); })
+    .then(status => {
+      failures = 0;
+      render(status);
+      if (status.state === "handed-over") { hubPath = status.hub_path || "/"; waitForHub(); }
+      else { setTimeout(poll, status.state === "failed" ? 5000 : 1000); }
+    })
+    .catch(() => { if (++failures >= 3) { waitForHub(); } else { setTimeout(poll, 1000); } });
+}
+poll();
+</script>
+</body></html>
+"""
+
+
+@dataclass(frozen=True)
+class PageFiles:
+    """Where the page server finds and keeps its files (parameters, so tests need no root)."""
+
+    log: Path
+    index: Path = Path("/var/run/index.html")
+    favicon: Path = Path("/var/run/favicon.ico")
+    status: Path = Path("/run/tljh-progress.json")
+    pid: Path = Path("/run/tljh-progress-page.pid")
+
+
+def read_status(files: PageFiles) -> dict[str, Any]:
+    """The status file as the page polls it: the writers' document plus `now` and the log's tail."""
+    try:
+        status = dict(json.loads(files.status.read_text()))
+    except (OSError, ValueError):
+        status = {"title": "The Littlest JupyterHub", "state": "starting", "steps": []}
+    status["now"] = time.time()
+    status["log"] = str(files.log)
+    status["log_tail"] = log_tail(files.log)
+    return status
+
+
+def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of the log ('' if it cannot be read)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+            return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class PageHandler(BaseHTTPRequestHandler):
+    """Answers GET/HEAD for a fixed set of routes only; the request path is never mapped to a file."""
+
+    server: PageServer
+    server_version = "tljh-progress"
+    sys_version = ""
+
+    def route(self) -> tuple[str, bytes] | None:
+        """(content type, body) for the request's path (query string ignored), None if not a route."""
+        files, path = self.server.files, self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            return "text/html; charset=utf-8", files.index.read_bytes()
+        if path == "/favicon.ico":
+            return "image/x-icon", files.favicon.read_bytes()
+        if path == "/status.json":
+            return "application/json", json.dumps(read_status(files)).encode()
+        if path == "/logs":
+            return "text/plain; charset=utf-8", files.log.read_bytes() if files.log.exists() else b""
+        return None
+
+    def do_GET(self) -> None:
+        self.answer(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self.answer(send_body=False)
+
+    def answer(self, send_body: bool) -> None:
+        try:
+            found = self.route()
+        except OSError:
+            found = None
+        status, (ctype, body) = (200, found) if found else (404, ("text/plain; charset=utf-8", b"not found\n"))
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """No request log: the server's output goes nowhere."""
+
+
+class PageServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], files: PageFiles) -> None:
+        self.files = files
+        super().__init__(address, PageHandler)
+
+
+def bind_page(files: PageFiles, address: tuple[str, int] = ("", 80)) -> PageServer | None:
+    """A page server bound to address with its page files written; None (said) if the port is taken."""
+    try:
+        server = PageServer(address, files)
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        say(f"port {address[1]} is already in use (a hub already running?); carrying on without the progress page")
+        return None
+    files.index.write_text(INDEX_HTML)
+    files.favicon.write_bytes(FAVICON)
+    return server
+
+
+def start_page(server: PageServer) -> int:
+    """Serve the page from a forked child in its own session until SIGTERM; return the child's pid.
+
+    The child outlives this process (and the installer it becomes) so a failure stays on show;
+    on SIGTERM it removes the page files, the status file and the pid file.
+    """
+    files = server.files
+    pid = os.fork()
+    if pid:
+        server.server_close()
+        files.pid.write_text(f"{pid} {process_start_time(pid)}\n")
+        return pid
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        server.serve_forever()
+    finally:
+        for path in (files.index, files.favicon, files.status, files.pid):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        os._exit(0)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def process_start_time(pid: int) -> int | None:
+    """When pid started (clock ticks since boot), None if it is gone or a zombie: tells a reused pid apart."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def stop_page(files: PageFiles, timeout: float = STOP_WAIT_SECONDS) -> None:
+    """Ensure no page server from an earlier run holds port 80 (a failed run leaves its page up)."""
+    try:
+        pid, started = (int(x) for x in files.pid.read_text().split())
+    except (OSError, ValueError):
+        return
+    if process_start_time(pid) == started:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while process_start_time(pid) == started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process_start_time(pid) == started:
+            os.kill(pid, signal.SIGKILL)
+    for path in (files.index, files.favicon, files.status, files.pid):
+        path.unlink(missing_ok=True)
+
+
+class Status:
+    """The bootstrap's steps in the status file the page polls (format: tljh/progress.py).
+
+    Without a path (no page) it writes nothing.
+    """
+
+    def __init__(self, path: Path | None, log: Path) -> None:
+        self.path = path
+        self.doc: dict[str, Any] = {"format": 1, "title": f"The Littlest JupyterHub {VERSION}", "state": "running",
+                          "log": str(log), "error": None,
+                          "steps": [{"title": t, "state": "pending", "started": None, "finished": None} for t in STEPS]}
+        self.write()
+
+    def step(self, title: str, state: str) -> None:
+        """Mark the step running (with its start time), done or failed (with its end time)."""
+        entry = next(s for s in self.doc["steps"] if s["title"] == title)
+        entry["state"] = state
+        entry["started" if state == "running" else "finished"] = time.time()
+        self.write()
+
+    def fail(self, title: str | None, message: str) -> None:
+        if title is not None:
+            self.step(title, "failed")
+        self.doc.update(state="failed", error={"step": title, "message": message})
+        self.write()
+
+    def write(self) -> None:
+        """Replace the status file in one rename, so the server never reads half of it."""
+        if self.path is None:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.doc))
+        os.replace(tmp, self.path)
+
+
 def own_flags(argv: list[str]) -> list[str]:
     """Handle the bootstrap's own flags; return the arguments for the installer."""
     if "--version" in argv:
         print(f"tljh bootstrap {VERSION}")
         sys.exit(0)
-    # --show-progress-page is the bootstrap's; the page itself comes with its own change.
     return [a for a in argv if a != "--show-progress-page"]
+
+
+def open_page(show: bool, files: PageFiles) -> Status:
+    """Stop a page left up by an earlier run; with `show`, serve a new one. The status to report to."""
+    stop_page(files)
+    server = bind_page(files) if show else None
+    if server is None:
+        return Status(None, files.log)
+    status = Status(files.status, files.log)
+    start_page(server)
+    say("progress page: http://<this server's address>/ (stops when the hub takes over port 80)")
+    return status
+
+
+def pip_install_tljh(prefix: Path, log: Path) -> None:
+    run([str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--upgrade", "--no-warn-script-location",
+         tljh_spec()], log)
+
+
+def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
+    """Run the bootstrap's steps (apt, hub venv, tljh package), saying each; return the hub venv."""
+    steps: list[tuple[str, Callable[[], object]]] = [
+        (STEPS[0], lambda: ensure_apt_packages(log)),
+        (STEPS[1], lambda: ensure_hub_venv(prefix, log)),
+        (STEPS[2], lambda: pip_install_tljh(prefix, log)),
+    ]
+    for title, do in steps:
+        start = time.monotonic()
+        say(f"{title} ...")
+        status.step(title, "running")
+        try:
+            do()
+        except BootstrapError as e:
+            status.fail(title, str(e))
+            raise
+        status.step(title, "done")
+        say(f"{title}: done in {time.monotonic() - start:.1f}s")
+    return prefix / "hub"
 
 
 def main(argv: list[str]) -> int:
     installer_args = own_flags(argv)
+    os.environ["TLJH_BOOTSTRAP_STARTED"] = str(time.time())  # the installer's total time counts from here
+    status = Status(None, Path("/opt/tljh/installer.log"))
     try:
         preflight()
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
@@ -163,13 +529,13 @@ def main(argv: list[str]) -> int:
         log = prefix / "installer.log"
         log.touch(mode=0o600)
         os.chmod(log, 0o600)
-        ensure_apt_packages(log)
-        hub = ensure_hub_venv(prefix, log)
-        spec = tljh_spec()
-        say(f"installing tljh from {spec}")
-        run([str(hub / "bin" / "python3"), "-m", "pip", "install", "--upgrade", "--no-warn-script-location", spec], log)
+        status = open_page("--show-progress-page" in argv, PageFiles(log=log))
+        say(f"tljh will be installed from {tljh_spec()}")
+        hub = install_tljh(prefix, log, status)
     except BootstrapError as e:
         print(f"error: {e}", file=sys.stderr)
+        if status.path is not None:
+            print("The progress page shows this error and stays up until the bootstrap runs again.", file=sys.stderr)
         return 1
     say("handing over to the installer")
     python = str(hub / "bin" / "python3")

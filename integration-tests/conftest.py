@@ -28,7 +28,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # import machine/hubclient under any import mode
 
 from hubclient import HubClient  # noqa: E402
-from machine import LOG_DIR, REPO_ROOT, Machine, ports_in_use, run_bootstrap_piped, tail  # noqa: E402
+from machine import LOG_DIR, REPO_ROOT, Machine, run_bootstrap_piped, tail  # noqa: E402
+from pagewatch import ARTIFACTS, PageWatch, watch_install  # noqa: E402
 
 ADMIN = "admin"
 PASSWORD = "s3cret:with:colons"
@@ -62,6 +63,7 @@ class Installation:
     result: subprocess.CompletedProcess[str]
     seconds: float
     log: Path
+    page: PageWatch  # what a browser on http://127.0.0.1/ saw during the install (--show-progress-page)
 
 
 # ---------------------------------------------------------------- checks before booting
@@ -87,9 +89,6 @@ def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
     """A booted machine of one distro; destroyed after its tests, pass or fail."""
     require_root()
     assert not _live_machines, f"another test machine is still running: {_live_machines[0].name}"
-    busy = ports_in_use()
-    if busy:
-        pytest.fail(f"ports {busy} are already in use on the host; the test machine needs them free", pytrace=False)
     with Machine(request.param) as booted:
         _live_machines.append(booted)
         print(
@@ -111,14 +110,19 @@ def checkout(machine: Machine) -> str:
 
 @pytest.fixture(scope="session")
 def installed(machine: Machine, checkout: str) -> Installation:
-    """The hub installed by the README's command: bootstrap.py piped into `python3 -` as root.
+    """The hub installed by the README's command: bootstrap.py piped into `python3 -` as root,
+    with --show-progress-page, watched from the host with a headless Chromium (pagewatch.py).
 
     Fails (once, for every test that needs it) with the output's tail if the bootstrap fails.
     """
     log = LOG_DIR / f"{machine.name}.bootstrap.log"
     start = time.monotonic()
     with open(log, "w") as echo:
-        result = run_bootstrap_piped(machine, ADMIN, PASSWORD, echo=echo, extra_args=SESSION_EXTRA_ARGS)
+        result, page = watch_install(
+            lambda: run_bootstrap_piped(machine, ADMIN, PASSWORD, echo=echo, extra=("--show-progress-page", *SESSION_EXTRA_ARGS)),
+            ARTIFACTS,
+            machine.distro,
+        )
     seconds = time.monotonic() - start
     if result.returncode != 0:
         pytest.fail(
@@ -126,7 +130,7 @@ def installed(machine: Machine, checkout: str) -> Installation:
             f"{tail(result.stdout, 60)}",
             pytrace=False,
         )
-    return Installation(result, seconds, log)
+    return Installation(result, seconds, log, page)
 
 
 @pytest.fixture(scope="session")

@@ -384,6 +384,10 @@ class Machine:
         """
         start = time.monotonic()
         self._take_host_lock()
+        busy = ports_in_use()
+        if busy:
+            self._release_host_lock()
+            raise MachineError(f"ports {busy} are in use on this host (a hub outside the tests?); they must be free")
         remove_stale_machines()
         tarball = ensure_rootfs(self.distro)
         self._unpack(tarball)
@@ -611,17 +615,17 @@ def run_bootstrap_piped(
     *,
     echo: TextIO | None = None,
     timeout: float = BOOTSTRAP_TIMEOUT,
-    extra_args: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run bootstrap/bootstrap.py the README's way: its text on stdin of `python3 -`.
 
     This mimics `curl URL | sudo python3 - ...`; TLJH_BOOTSTRAP_PIP_SPEC points
-    pip at the checkout copied to /srv/tljh; `extra_args` follow the README's
-    arguments.  Never raises on a non-zero exit.
+    pip at the checkout copied to /srv/tljh; `extra` are more bootstrap arguments.
+    Never raises on a non-zero exit.
     """
     script = (REPO_ROOT / "bootstrap" / "bootstrap.py").read_text()
     return machine.run(
-        ["python3", "-", *bootstrap_argv(admin, password), *extra_args],
+        ["python3", "-", *bootstrap_argv(admin, password), *extra],
         input=script,
         env={"TLJH_BOOTSTRAP_PIP_SPEC": "/srv/tljh"},
         check=False,

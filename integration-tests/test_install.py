@@ -76,6 +76,21 @@ def test_state_directory(machine: Machine, installed: Installation) -> None:
     assert (owner, mode) == ("root", 0o700), f"{owner} {mode:o}"
 
 
+@pytest.mark.parametrize(
+    "name", ["jupyterhub.sqlite", "jupyterhub_cookie_secret", "traefik.toml", "acme.json", "traefik-api.secret"]
+)
+def test_state_file(machine: Machine, installed: Installation, name: str) -> None:
+    """The hub's database and cookie secret, traefik's config, acme.json and the API secret: root only."""
+    owner, _, mode = machine.stat(f"/opt/tljh/state/{name}")
+    assert owner == "root"
+    assert not mode & 0o077 or name == "jupyterhub.sqlite", f"{name} mode {mode:o}"
+
+
+def test_traefik_rules_directory(machine: Machine, installed: Installation) -> None:
+    """The hub writes its routes into the rules directory traefik watches."""
+    assert machine.succeeds(["test", "-s", "/opt/tljh/state/rules/rules.toml"])
+
+
 @pytest.mark.parametrize("unit", ["jupyterhub", "traefik"])
 def test_service_is_installed_enabled_and_active(machine: Machine, installed: Installation, unit: str) -> None:
     assert machine.succeeds(["test", "-f", f"/etc/systemd/system/{unit}.service"])

@@ -28,5 +28,6 @@ def bootstrap():
     """bootstrap/bootstrap.py, imported as a module without running main()."""
     spec = importlib.util.spec_from_file_location("tljh_bootstrap", BOOTSTRAP_FILE)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module

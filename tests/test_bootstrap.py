@@ -108,3 +108,60 @@ def test_version_flag_prints_and_exits(bootstrap, capsys):
         bootstrap.own_flags(["--admin", "alice", "--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"tljh bootstrap {tljh.__version__}"
+
+
+def test_waits_with_a_message_while_another_process_holds_the_dpkg_lock(bootstrap, tmp_path, capsys):
+    """A held lock (as apt holds it: an fcntl lock) makes the bootstrap wait, say so, then go on."""
+    import subprocess
+    import time
+
+    lock = tmp_path / "lock-frontend"
+    lock.touch()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.5)",
+         str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    bootstrap.wait_for_dpkg_lock(str(lock), timeout=30)
+    assert time.monotonic() - start >= 0.5
+    assert "waiting for another apt/dpkg" in capsys.readouterr().out
+    holder.wait()
+
+
+def test_gives_up_on_a_lock_held_too_long(bootstrap, tmp_path):
+    import subprocess
+
+    lock = tmp_path / "lock-frontend"
+    lock.touch()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(5)",
+         str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(bootstrap.BootstrapError, match="held .*lock-frontend"):
+            bootstrap.wait_for_dpkg_lock(str(lock), timeout=0.5)
+    finally:
+        holder.kill()
+        holder.wait()
+# run: a live indication during long commands, plain lines
+
+def test_run_says_still_running_during_a_long_command(bootstrap, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bootstrap, "STILL_RUNNING_EVERY", 0.05)
+    log = tmp_path / "log"
+    bootstrap.run([sys.executable, "-c", "import time; print('working'); time.sleep(0.3)"], log)
+    out = capsys.readouterr().out
+    assert "[bootstrap]   still running (0s)" in out
+    assert "\r" not in out
+    assert "working" in log.read_text()
+
+
+def test_run_failure_shows_the_output_tail(bootstrap, tmp_path):
+    with pytest.raises(bootstrap.BootstrapError) as info:
+        bootstrap.run([sys.executable, "-c", "print('it broke'); raise SystemExit(3)"], tmp_path / "log")
+    assert "failed with exit code 3" in str(info.value) and "it broke" in str(info.value)

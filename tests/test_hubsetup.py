@@ -7,29 +7,29 @@ import bcrypt
 
 from tljh.actions import Change
 from tljh.config import get_item, load
-from tljh.hubsetup import AdminUsers, Passwords, Secret
+from tljh.hubsetup import AdminUsers, Passwords, secret
 from tljh.journal import Journal
 
 
 def test_secret_is_made_once_and_private(tmp_path):
     journal = Journal(tmp_path / "j")
-    secret = Secret(tmp_path / "api.secret")
-    assert secret.plan() == [Change("create", str(secret.path))]
-    secret.apply(journal)
-    value = secret.path.read_text()
+    action = secret(tmp_path / "api.secret")
+    assert action.plan() == [Change("create", str(action.path))]
+    action.apply(journal)
+    value = action.path.read_text()
     assert re.fullmatch(r"[0-9a-f]{64}", value)
-    assert stat.S_IMODE(secret.path.stat().st_mode) == 0o600
-    assert secret.apply(journal) == []
-    assert secret.path.read_text() == value
+    assert stat.S_IMODE(action.path.stat().st_mode) == 0o600
+    assert action.apply(journal) == []
+    assert action.path.read_text() == value
 
 
 def test_secret_readable_by_others_is_tightened_not_changed(tmp_path):
     path = tmp_path / "api.secret"
     path.write_text("kept")
     os.chmod(path, 0o644)
-    secret = Secret(path)
-    assert secret.plan() == [Change("chmod 600", str(path))]
-    secret.apply(Journal(tmp_path / "j"))
+    action = secret(path)
+    assert action.plan() == [Change("chmod 600", str(path))]
+    action.apply(Journal(tmp_path / "j"))
     assert path.read_text() == "kept"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 

@@ -11,33 +11,15 @@ from typing import Any, Callable
 
 from tljh import config as config_file
 from tljh.actions import Action, Change
-from tljh.actions.files import write_atomic
+from tljh.actions.files import KeptFile
 from tljh.journal import Journal
 
 log = logging.getLogger("tljh")
 
 
-class Secret(Action):
+def secret(path: Path) -> KeptFile:
     """A random secret in a root-only file, made once and then kept."""
-
-    kind = "secret"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @property
-    def title(self) -> str:
-        return f"secret {self.path}"
-
-    def plan(self) -> list[Change]:
-        if not self.path.exists():
-            return [Change("create", str(self.path))]
-        return [] if self.path.stat().st_mode & 0o077 == 0 else [Change("chmod 600", str(self.path))]
-
-    def _apply(self, changes: list[Change], journal: Journal) -> None:
-        self._record(journal, changes[0])
-        value = self.path.read_bytes() if self.path.exists() else secrets.token_hex(32).encode()
-        write_atomic(self.path, value, 0o600)
+    return KeptFile(path, lambda: secrets.token_hex(32).encode(), 0o600)
 
 
 class AdminUsers(Action):

@@ -18,19 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tljh import __version__
 from tljh import config as config_file
+from tljh.config import get_item
 from tljh.actions import Action, Change
 from tljh.actions.conda import UserEnvError
-from tljh.actions.files import Directory, File, ForeignFileError, Symlink
+from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Symlink
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, files_content
 from tljh.health import HubNotReady, wait_for_hub
-from tljh.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, Secret
+from tljh.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.journal import Journal
+from tljh.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.paths import (
     ADMINS_GROUP,
     APT_PACKAGES,
@@ -49,6 +51,10 @@ from tljh.userenv import KINDS as USER_ENV_KINDS
 from tljh.userenv import ExtraPackages, UserEnvironment, UserRequirements, user_environment
 
 log = logging.getLogger("tljh")
+HUB_UP = "hub is up"
+PLUGIN_PACKAGES = "plugin apt packages"
+POST_INSTALL = "post-install hooks"
+ENVIRONMENT_STEPS = ("hub environment", "user environment")
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 SUDOERS = f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
 # without a password, and keep their PATH (sudo -E pip install reaches the user environment).
@@ -163,8 +169,8 @@ def environment_steps(
     if hub_pip:
         hub.append(PipPackages(paths.hub_env, hub_pip))
     return [
-        Step("hub environment", hub),
-        Step("user environment", user_env.actions(extra)),
+        Step(ENVIRONMENT_STEPS[0], hub),
+        Step(ENVIRONMENT_STEPS[1], user_env.actions(extra)),
     ]
 
 
@@ -195,14 +201,15 @@ def read_user_requirements(source: str | None) -> UserRequirements | None:
     return UserRequirements(source, text)
 
 
-def user_extra(results: HookResults, user_env: UserEnvironment, requirements: UserRequirements | None) -> ExtraPackages:
+def user_extra(results: HookResults, user_env: UserEnvironment, requirements: UserRequirements | None,
+               say: Callable[[str], None] = print) -> ExtraPackages:
     """What goes into the user environment on top of its base; conda packages only where conda is."""
     conda, channels = results.user_conda, results.user_conda_channels
     if conda and not user_env.installs_conda_packages:
         warning = (f"warning: plugin(s) {', '.join(results.conda_askers)} asked for conda packages "
                    f"{' '.join(conda)}, which a user environment of kind {user_env.kind!r} cannot install: "
                    "they are skipped (a conda user environment installs them)")
-        print(warning, flush=True)
+        say(warning)
         log.warning("%s", warning)
         conda, channels = (), ()
     return ExtraPackages(conda=conda, conda_channels=channels, pip=results.user_pip, requirements=requirements)
@@ -248,7 +255,8 @@ def config_steps(paths: Paths, options: Options, pm: Any = None) -> list[Step]:
             AdminUsers(paths.config_file, [a.name for a in options.admins]),
             *plugin_config,
             Passwords(paths.passwords_dbm, passwords),
-            Secret(paths.traefik_api_secret),
+            secret(paths.traefik_api_secret),
+            KeptFile(paths.acme_json, lambda: b"", 0o600),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
         ]),
     ]
@@ -274,29 +282,19 @@ def service_steps(paths: Paths) -> list[Step]:
     ]
 
 
-class Progress:
-    """One terminal line per finished step, with its elapsed time."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.start = total, 0, time.monotonic()
-
-    def finished(self, step: Step, seconds: float) -> None:
-        self.done += 1
-        what = f"{len(step.changes)} change(s)" if step.changes else "nothing to do"
-        print(f"[{self.done}/{self.total}] {step.title:<22} {what:<16} {seconds:6.1f}s", flush=True)
-        for change in step.changes:
-            log.info("  %s: %s", step.title, change)
-
-
-def apply_step(step: Step, journal: Journal) -> tuple[Step, float]:
+def apply_step(step: Step, journal: Journal, progress: Progress) -> tuple[Step, float]:
     start = time.monotonic()
     log.info("step %s", step.title)
+    progress.started(step.title)
     try:
         for action in step.actions:
             step.changes += action.apply(journal)
     except Exception:
-        print(f"step {step.title!r} failed after {time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
+        progress.failed(step.title, time.monotonic() - start)
         raise
+    for change in step.changes:
+        log.info("  %s: %s", step.title, change)
+    progress.finished(step.title, time.monotonic() - start, len(step.changes))
     return step, time.monotonic() - start
 
 
@@ -317,30 +315,34 @@ def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
     journal = Journal(paths.journal)
     plugins, plugin_action = plugin_step(paths, state, options.plugins)
     before = [*system_steps(paths), plugins]
-    progress = Progress(len(before) + 8)  # the total is corrected once the plugins said what they want
-    for step in before:
-        progress.finished(*apply_step(step, journal))
-    _save_state(paths, {**state, "user_env": kind, "version": __version__,
-                        "plugins": plugin_action.specs, "plugin_projects": plugin_action.projects})
-    pm = _fresh_plugin_manager()
-    results = hook_results(pm)
-    packages = [Step("plugin apt packages", [AptPackages(list(results.apt))])] if results.apt else []
-    envs = environment_steps(paths, user_env, user_extra(results, user_env, requirements), results.hub_pip)
-    after = access_steps(paths) + config_steps(paths, options, pm) + service_steps(paths)
-    progress.total = len(before) + len(packages) + len(envs) + len(after) + 2
-    for step in packages:
-        progress.finished(*apply_step(step, journal))
-    with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-        for step, seconds in pool.map(lambda s: apply_step(s, journal), envs):
-            progress.finished(step, seconds)
-    for step in after:
-        progress.finished(*apply_step(step, journal))
-    start = time.monotonic()
-    wait_for_hub(config_file.load(paths.config_file))
-    progress.finished(Step("hub is up", []), time.monotonic() - start)
-    start = time.monotonic()
-    called = call_hook(pm, "tljh_post_install")
-    progress.finished(Step("post-install hooks", [], [Change("ran", p) for p, _ in called]), time.monotonic() - start)
+    titles = [s.title for s in before] + [PLUGIN_PACKAGES, *ENVIRONMENT_STEPS] + [
+        s.title for s in access_steps(paths) + config_steps(paths, options) + service_steps(paths)
+    ] + [HUB_UP, POST_INSTALL]
+    progress = Progress(titles, page=PageStatus.open(paths, titles))
+    try:
+        for step in before:
+            apply_step(step, journal, progress)
+        _save_state(paths, {**state, "user_env": kind, "version": __version__,
+                            "plugins": plugin_action.specs, "plugin_projects": plugin_action.projects})
+        pm = _fresh_plugin_manager()
+        results = hook_results(pm)
+        packages = Step(PLUGIN_PACKAGES, [AptPackages(list(results.apt))] if results.apt else [])
+        extra = user_extra(results, user_env, requirements, say=progress.say)
+        envs = environment_steps(paths, user_env, extra, results.hub_pip)
+        after = access_steps(paths) + config_steps(paths, options, pm)
+        services = service_steps(paths)
+        apply_step(packages, journal, progress)
+        with ThreadPoolExecutor(max_workers=len(envs)) as pool:
+            list(pool.map(lambda s: apply_step(s, journal, progress), envs))
+        for step in after:
+            apply_step(step, journal, progress)
+        hand_over_page(paths, progress)
+        for step in services:
+            apply_step(step, journal, progress)
+        wait_for_hub_step(paths, progress)
+        post_install_step(pm, progress)
+    finally:
+        progress.close()
 
 
 def _fresh_plugin_manager() -> Any:
@@ -349,6 +351,39 @@ def _fresh_plugin_manager() -> Any:
 
     hooks.plugin_manager.cache_clear()
     return load_plugins()
+
+
+def post_install_step(pm: Any, progress: Progress) -> None:
+    """The last step: every plugin's tljh_post_install."""
+    start = time.monotonic()
+    progress.started(POST_INSTALL)
+    try:
+        called = call_hook(pm, "tljh_post_install")
+    except Exception:
+        progress.failed(POST_INSTALL, time.monotonic() - start)
+        raise
+    progress.finished(POST_INSTALL, time.monotonic() - start, f"{len(called)} plugin(s)" if called else 0)
+
+
+def hand_over_page(paths: Paths, progress: Progress) -> None:
+    """Ensure the progress page server has let go of port 80 (traefik needs it) and its files are gone."""
+    if progress.page is not None:
+        progress.page.hand_over(str(get_item(config_file.load(paths.config_file), "base_url", "/")))
+        progress.page = None
+    if stop_page(paths):
+        progress.say("progress page stopped: the hub takes over port 80")
+
+
+def wait_for_hub_step(paths: Paths, progress: Progress) -> None:
+    """The last step: the hub answers through the proxy."""
+    start = time.monotonic()
+    progress.started(HUB_UP)
+    try:
+        wait_for_hub(config_file.load(paths.config_file))
+    except Exception:
+        progress.failed(HUB_UP, time.monotonic() - start)
+        raise
+    progress.finished(HUB_UP, time.monotonic() - start, "answers")
 
 
 def _save_state(paths: Paths, state: dict[str, Any]) -> None:
@@ -374,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = Paths.from_env()
     setup_logging(paths)
     log.info("tljh %s installer starting with prefix %s", __version__, paths.prefix)
-    start = time.monotonic()
+    start = started_at(os.environ)
     try:
         install(paths, options)
     except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:
@@ -386,14 +421,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # an unexpected failure: short message here, traceback in the log
         log.exception("unexpected error")
         return _fail(f"unexpected error: {type(e).__name__}: {e}", paths)
-    print(f"Done in {time.monotonic() - start:.0f}s. JupyterHub is running at http://<this server's address>/")
-    if options.admins:
-        print("Admins: " + ", ".join(a.name for a in options.admins))
+    print(f"Done in {time.time() - start:.0f}s.")
+    print(f"JupyterHub is running: open {public_url(paths)} in a browser")
+    admins = get_item(config_file.load(paths.config_file), "users.admin", None) or []
+    print("Admins: " + (", ".join(admins) or "none yet (add one with --admin NAME)"))
     return 0
+
+
+def started_at(environ: Mapping[str, str]) -> float:
+    """When the install started: when the bootstrap did (it says so in TLJH_BOOTSTRAP_STARTED), else now."""
+    try:
+        return float(environ.get("TLJH_BOOTSTRAP_STARTED", ""))
+    except ValueError:
+        return time.time()
+
+
+def public_url(paths: Paths) -> str:
+    """Where people reach the hub, with a hint about addresses seen from elsewhere."""
+    config = config_file.load(paths.config_file)
+    address = server_address()
+    url = hub_url(address, int(get_item(config, "http.port", 80)), str(get_item(config, "base_url", "/")))
+    return url + (" (from outside a private network, use this server's public address)" if address else "")
 
 
 def _fail(message: str, paths: Paths) -> int:
     log.error("%s", message)
+    page = PageStatus.open(paths)
+    if page is not None:
+        page.fail(message)
+        print("The progress page shows this error and stays up until the installer runs again.", file=sys.stderr)
     print(f"error: {message}\nThe full log is in {paths.log_file}", file=sys.stderr)
     return 1
 

@@ -138,3 +138,22 @@ class Paths:
     @property
     def tljh_config_link(self) -> Path:
         return self.root / "usr/bin/tljh-config"
+
+    @property
+    def progress_index(self) -> Path:
+        """The progress page (written and served by the bootstrap; the seed document lists it)."""
+        return self.root / "var/run/index.html"
+
+    @property
+    def progress_favicon(self) -> Path:
+        return self.root / "var/run/favicon.ico"
+
+    @property
+    def progress_status(self) -> Path:
+        """The steps' states that the page polls (format: tljh/progress.py)."""
+        return self.root / "run/tljh-progress.json"
+
+    @property
+    def progress_pid(self) -> Path:
+        """The page server's "PID STARTTIME", while it runs."""
+        return self.root / "run/tljh-progress-page.pid"

@@ -138,6 +138,37 @@ class File(Action):
             self.path.unlink(missing_ok=True)
 
 
+class KeptFile(Action):
+    """A file made once with initial content and then left to its owner (a secret, acme.json).
+
+    Only its existence and mode are ensured; what the service writes into it is kept.
+    """
+
+    kind = "kept-file"
+
+    def __init__(self, path: Path, initial: Callable[[], bytes], mode: int = 0o600) -> None:
+        self.path, self.initial, self.mode = path, initial, mode
+
+    @property
+    def title(self) -> str:
+        return f"file {self.path}"
+
+    def plan(self) -> list[Change]:
+        if not self.path.exists():
+            return [Change("create", str(self.path))]
+        return _mode_and_owner(self.path, self.mode, 0)
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        for change in changes:
+            self._record(journal, change)
+        data = self.path.read_bytes() if self.path.exists() else self.initial()
+        write_atomic(self.path, data, self.mode)
+
+    def revert(self, entry: Entry) -> None:
+        if entry.change == "create":
+            self.path.unlink(missing_ok=True)
+
+
 class Symlink(Action):
     """A symlink at `path` pointing to `target`; refuses to replace anything that is not ours."""
 

@@ -1,0 +1,263 @@
+"""The bootstrap's progress page server: its routes, read-only answers, path traversal, lifecycle."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from tljh.paths import Paths
+from tljh.progress import PageStatus, page_server_pid, stop_page
+
+SECRET = "root:x:0:0:secret-line-that-must-never-be-served"
+LOG_TEXT = "line 1 of the install\nline 2 of the install\n"
+
+
+def page_files(bootstrap, paths: Paths):
+    """The bootstrap's PageFiles at the same places as tljh's Paths (under tmp, so no root needed)."""
+    for path in (paths.progress_index, paths.progress_status, paths.log_file):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return bootstrap.PageFiles(
+        log=paths.log_file,
+        index=paths.progress_index,
+        favicon=paths.progress_favicon,
+        status=paths.progress_status,
+        pid=paths.progress_pid,
+    )
+
+
+@pytest.fixture
+def files(bootstrap, paths):
+    files = page_files(bootstrap, paths)
+    files.log.write_text(LOG_TEXT)
+    for secret in (paths.root / "etc/passwd", paths.root / "var/run/secret.txt", paths.root / "secret.txt"):
+        secret.parent.mkdir(parents=True, exist_ok=True)
+        secret.write_text(SECRET)
+    return files
+
+
+@pytest.fixture
+def server(bootstrap, files):
+    """A page server on 127.0.0.1 at a random port, serving from a thread."""
+    server = bootstrap.bind_page(files, ("127.0.0.1", 0))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def request(server, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """Send path exactly as given (no client-side normalisation) and return status, headers, body."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_default_locations_are_the_seed_documents_and_match_tljh_paths(bootstrap):
+    files = bootstrap.PageFiles(log=Paths().log_file)
+    paths = Paths()
+    assert files.index == paths.progress_index == Path("/var/run/index.html")
+    assert files.favicon == paths.progress_favicon == Path("/var/run/favicon.ico")
+    assert files.status == paths.progress_status
+    assert files.pid == paths.progress_pid
+
+
+def test_binding_writes_the_page_files(server, files, bootstrap):
+    assert files.index.read_text() == bootstrap.INDEX_HTML
+    assert files.favicon.read_bytes() == bootstrap.FAVICON
+    assert bootstrap.FAVICON[:4] == b"\x00\x00\x01\x00"  # an ICO header
+
+
+@pytest.mark.parametrize("path", ["/", "/index.html", "/?x=1", "/index.html?from=bookmark"])
+def test_index(server, path):
+    status, headers, body = request(server, path)
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b"Installing The Littlest JupyterHub" in body
+    assert headers["Cache-Control"] == "no-store"
+
+
+def test_the_page_loads_nothing_from_the_internet(bootstrap):
+    html = bootstrap.INDEX_HTML
+    assert "http:" not in html and "https:" not in html and "src=" not in html
+    assert '"//' not in html and "'//" not in html  # no protocol-relative URLs either
+    assert 'href="/favicon.ico"' in html
+
+
+def test_favicon(server, bootstrap):
+    status, headers, body = request(server, "/favicon.ico")
+    assert (status, headers["Content-Type"], body) == (200, "image/x-icon", bootstrap.FAVICON)
+
+
+def test_logs_is_the_whole_log_as_plain_text(server, files):
+    files.log.write_text(LOG_TEXT * 1000)
+    status, headers, body = request(server, "/logs")
+    assert status == 200
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert body.decode() == LOG_TEXT * 1000
+
+
+def test_status_before_any_report_says_starting(server):
+    status, headers, body = request(server, "/status.json")
+    assert (status, headers["Content-Type"]) == (200, "application/json")
+    doc = json.loads(body)
+    assert doc["state"] == "starting" and doc["steps"] == []
+
+
+def test_status_carries_the_steps_the_log_tail_and_the_time(bootstrap, server, files):
+    bootstrap.Status(files.status, files.log).step(bootstrap.STEPS[0], "running")
+    doc = json.loads(request(server, "/status.json")[2])
+    assert [s["state"] for s in doc["steps"]] == ["running", "pending", "pending"]
+    assert doc["log_tail"] == LOG_TEXT.rstrip("\n")
+    assert doc["log"] == str(files.log)
+    assert doc["now"] >= doc["steps"][0]["started"]
+
+
+TRAVERSALS = [
+    "/../../../../etc/passwd",
+    "/..%2f..%2f..%2fetc%2fpasswd",
+    "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+    "//etc/passwd",
+    "/etc/passwd",
+    "/secret.txt",
+    "/../secret.txt",
+    "/var/run/secret.txt",
+    "/var/run/index.html",
+    "/logs/../etc/passwd",
+    "/logs/../../secret.txt",
+    "/index.html/../secret.txt",
+    "/favicon.ico/..",
+    "/./index.html",
+    "/status.json/",
+    "/logs%00",
+    "/%2Fetc%2Fpasswd",
+    "http://127.0.0.1/etc/passwd",
+    "\\..\\..\\etc\\passwd",
+    "*",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_nothing_outside_the_fixed_routes_is_served(server, path):
+    status, _, body = request(server, path)
+    assert status == 404
+    assert b"secret-line" not in body
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_requests_are_read_only(server, files, method):
+    before = {p: p.read_bytes() for p in (files.index, files.favicon, files.log)}
+    status, _, _ = request(server, "/", method)
+    assert status == 501
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_head_has_no_body(server):
+    status, headers, body = request(server, "/logs", "HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) == len(LOG_TEXT)
+
+
+def test_a_missing_log_is_served_empty(server, files):
+    files.log.unlink()
+    assert request(server, "/logs")[:1] == (200,)
+    assert json.loads(request(server, "/status.json")[2])["log_tail"] == ""
+
+
+def test_port_in_use_is_said_and_the_page_skipped(bootstrap, server, files, capsys):
+    files.index.unlink()
+    assert bootstrap.bind_page(files, ("127.0.0.1", server.server_address[1])) is None
+    assert "already in use" in capsys.readouterr().out
+    assert not files.index.exists()
+
+
+def test_forked_server_serves_until_the_installer_stops_it(bootstrap, files, paths):
+    """The whole lifecycle across both sides: bootstrap forks it, tljh.progress stops it, files go."""
+    server = bootstrap.bind_page(files, ("127.0.0.1", 0))
+    port = server.server_address[1]
+    bootstrap.Status(files.status, files.log)
+    pid = bootstrap.start_page(server)
+    try:
+        assert page_server_pid(paths) == pid
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/status.json")
+        assert json.loads(conn.getresponse().read())["state"] == "running"
+        conn.close()
+        assert stop_page(paths) is True
+    finally:
+        if bootstrap.process_start_time(pid) is not None:
+            os.kill(pid, 9)
+    assert bootstrap.process_start_time(pid) is None
+    for path in (files.index, files.favicon, files.status, files.pid):
+        assert not path.exists(), path
+    with pytest.raises(ConnectionRefusedError):
+        http.client.HTTPConnection("127.0.0.1", port, timeout=5).request("GET", "/")
+
+
+def test_stop_page_ignores_a_pid_file_naming_another_process(bootstrap, paths, files):
+    paths.progress_pid.write_text(f"{os.getpid()} 12345\n")  # our pid, but not our start time
+    assert page_server_pid(paths) is None
+    assert stop_page(paths) is False  # and we are still alive
+    assert not paths.progress_pid.exists()
+    bootstrap.stop_page(files)  # the bootstrap's variant: nothing to stop, nothing raised
+
+
+def test_both_writers_share_one_status_format(bootstrap, files, paths):
+    """The bootstrap writes its steps; the installer keeps them and adds its own; the server reads all."""
+    status = bootstrap.Status(files.status, files.log)
+    for title in bootstrap.STEPS:
+        status.step(title, "running")
+        status.step(title, "done")
+    paths.progress_pid.write_text(f"{os.getpid()} {bootstrap.process_start_time(os.getpid())}\n")
+    page = PageStatus.open(paths, ["system packages", "services"])
+    assert page is not None
+    page.step("system packages", "running")
+    doc = bootstrap.read_status(files)
+    assert [(s["title"], s["state"]) for s in doc["steps"]] == [
+        *[(t, "done") for t in bootstrap.STEPS],
+        ("system packages", "running"),
+        ("services", "pending"),
+    ]
+    page.fail("it broke")
+    doc = bootstrap.read_status(files)
+    assert doc["state"] == "failed"
+    assert doc["error"] == {"step": "system packages", "message": "it broke"}
+
+
+def test_bootstrap_failure_is_recorded(bootstrap, files):
+    status = bootstrap.Status(files.status, files.log)
+    status.step(bootstrap.STEPS[2], "running")
+    status.fail(bootstrap.STEPS[2], "pip failed")
+    doc = bootstrap.read_status(files)
+    assert doc["state"] == "failed"
+    assert doc["error"] == {"step": bootstrap.STEPS[2], "message": "pip failed"}
+    assert doc["steps"][2]["state"] == "failed" and doc["steps"][2]["finished"]
+
+
+def test_status_without_a_page_writes_nothing(bootstrap, files):
+    bootstrap.Status(None, files.log).step(bootstrap.STEPS[0], "running")
+    assert not files.status.exists()
+
+
+def test_the_installers_steps_start_over_as_pending(bootstrap, files, paths):
+    """A page left from an earlier installer run (e.g. the installer re-run by hand) restarts its steps."""
+    status = bootstrap.Status(files.status, files.log)
+    for title in bootstrap.STEPS:
+        status.step(title, "done")
+    paths.progress_pid.write_text(f"{os.getpid()} {bootstrap.process_start_time(os.getpid())}\n")
+    first = PageStatus.open(paths, ["system packages"])
+    first.step("system packages", "running")
+    first.fail("broken")
+    PageStatus.open(paths, ["system packages"])
+    doc = bootstrap.read_status(files)
+    assert (doc["state"], doc["error"]) == ("running", None)
+    assert [s["state"] for s in doc["steps"]] == ["done", "done", "done", "pending"]
