@@ -23,6 +23,7 @@ from tljh.actions.conda import UserEnvError
 from tljh.installer import Step, apply_step
 from tljh.journal import Journal
 from tljh.paths import Paths
+from tljh.progress import Progress
 from tljh.run import CommandError
 from tljh.userenv import ExtraPackages, user_environment
 
@@ -44,9 +45,10 @@ def main(argv: list[str]) -> int:
     paths.state_dir.mkdir(parents=True, exist_ok=True)
     extra = ExtraPackages(conda=tuple(args.conda), conda_channels=tuple(args.channel), pip=tuple(args.pip))
     env = user_environment(args.kind, paths)
+    progress = Progress(["user environment"])
     try:
         env.check()
-        step, _ = apply_step(Step("user environment", env.actions(extra)), Journal(paths.journal))
+        step, _ = apply_step(Step("user environment", env.actions(extra)), Journal(paths.journal), progress)
     except UserEnvError as e:
         print(f"error: {e}")
         return 1
@@ -54,6 +56,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}\n{e.tail()}")
         return 1
     finally:
+        progress.close()
         env.discard_downloads()
     print("changes: " + json.dumps([str(c) for c in step.changes]))
     return 0

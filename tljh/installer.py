@@ -362,7 +362,7 @@ def post_install_step(pm: Any, progress: Progress) -> None:
     except Exception:
         progress.failed(POST_INSTALL, time.monotonic() - start)
         raise
-    progress.finished(POST_INSTALL, time.monotonic() - start, f"{len(called)} plugin(s)" if called else 0)
+    progress.finished(POST_INSTALL, time.monotonic() - start, len(called))  # a change per plugin called
 
 
 def hand_over_page(paths: Paths, progress: Progress) -> None:
