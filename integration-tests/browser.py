@@ -48,7 +48,7 @@ def chromium() -> str:
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory(prefix="tljh-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="tljh-chromium-", ignore_cleanup_errors=True) as profile:
         cmd = [chromium(), *FLAGS, f"--user-data-dir={profile}", *args]
         result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     if result.returncode != 0:
@@ -81,7 +81,7 @@ class Browser:
 
     def __init__(self, url: str, log: Path) -> None:
         self.port = free_port()
-        self.profile = tempfile.TemporaryDirectory(prefix="tljh-chromium-")
+        self.profile = tempfile.TemporaryDirectory(prefix="tljh-chromium-", ignore_cleanup_errors=True)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
