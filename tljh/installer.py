@@ -40,8 +40,9 @@ from tljh.paths import (
     USERS_GROUP,
     Paths,
 )
+from tljh.reload import remember_current
 from tljh.run import CommandError
-from tljh.traefik import render_static_config
+from tljh.traefik import render_static_config, render_tls_config
 from tljh.userenv import KINDS as USER_ENV_KINDS
 from tljh.userenv import ExtraPackages, UserEnvironment, user_environment
 
@@ -183,6 +184,7 @@ def config_steps(paths: Paths, options: Options) -> list[Step]:
             Passwords(paths.passwords_dbm, passwords),
             Secret(paths.traefik_api_secret),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
+            File(paths.traefik_tls_rules, lambda: render_tls_config(config_file.load(paths.config_file)), 0o600),
         ]),
     ]
 
@@ -232,7 +234,22 @@ def apply_step(step: Step, journal: Journal) -> tuple[Step, float]:
     return step, time.monotonic() - start
 
 
+def check_config(paths: Paths) -> None:
+    """config.yaml (if any) is valid before anything is changed; UserError listing its problems if not."""
+    from tljh.config import ConfigError
+    from tljh.schema import problems
+
+    try:
+        found = problems(config_file.load(paths.config_file))
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    if found:
+        raise UserError(f"{paths.config_file} is not valid; fix it (sudo tljh-config ...) and run again:\n  "
+                        + "\n  ".join(found))
+
+
 def install(paths: Paths, options: Options) -> None:
+    check_config(paths)
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     journal = Journal(paths.journal)
@@ -250,6 +267,7 @@ def install(paths: Paths, options: Options) -> None:
         progress.finished(*apply_step(step, journal))
     start = time.monotonic()
     wait_for_hub(config_file.load(paths.config_file))
+    remember_current(paths)  # the configuration a failed `tljh-config reload` goes back to
     progress.finished(Step("hub is up", []), time.monotonic() - start)
 
 
