@@ -102,8 +102,11 @@ def locked(path: Path, what: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[N
     try:
         _acquire(fd, lock_path, wait)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {what}\n".encode(), 0)
-        yield
+        os.pwrite(fd, f"{os.getpid()}: tljh-config {what}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # no stale holder named once it is released
     finally:
         os.close(fd)
 
@@ -116,10 +119,11 @@ def _acquire(fd: int, lock_path: Path, wait: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                holder = f"pid {holder}" if holder else "another process"
                 raise ConfigError(
-                    f"another tljh-config is running ({holder}; it holds {lock_path}); "
-                    f"waited {wait:.0f}s. Try again when it has finished."
+                    f"the configuration is locked by another tljh-config run ({holder}, lock {lock_path}); "
+                    f"waited {wait:.0f}s for it. Try again when it has finished."
                 ) from None
             time.sleep(0.1)
 
