@@ -90,11 +90,12 @@ LOCK_WAIT_SECONDS = 5.0
 
 
 @contextlib.contextmanager
-def locked(path: Path, what: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
     """Hold the lock that serialises tljh-config runs on the config file at path.
 
     Waits up to `wait` seconds for another holder; then raises ConfigError naming it.
     """
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
     lock_path = path.parent / f".{path.name}.lock"
     if not path.parent.is_dir():
         raise ConfigError(f"{path.parent} does not exist (is TLJH installed here? --config-path chooses the file)")

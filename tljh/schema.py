@@ -189,8 +189,6 @@ def _describe(error: Any) -> str:
     key = ".".join(str(p) for p in path if not isinstance(p, int))
     if error.validator == "additionalProperties":
         return _unknown_keys(key, error)
-    if error.validator == "propertyNames":
-        return f"{key}: {_show(error.instance)} is not a valid unix group name; group names use a-z, 0-9, _ and -"
     schema = _leaf_schema(error)
     allowed = schema.get("allowed", "see README.md")
     hint = f" (to remove it, use: tljh-config unset {key})" if error.instance is None else ""

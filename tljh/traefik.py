@@ -52,8 +52,9 @@ def static_config(config: Any, paths: Paths) -> dict[str, Any]:
                                                        get_item(config, "http.port", 80))}
     entrypoints: dict[str, Any] = {"http": http, API_ENTRYPOINT: {"address": api_address(config)}}
     static: dict[str, Any] = {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "api": {"dashboard": False},
-        "log": {"level": "INFO"},
+        "log": {"level": "INFO", "noColor": True},
         "entryPoints": entrypoints,
         "providers": {
             "providersThrottleDuration": "0s",
