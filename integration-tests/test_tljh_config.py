@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from hubclient import HubClient, HubClientError, http_get
+from hubclient import HubClient, http_get
 from machine import Machine
 
 if TYPE_CHECKING:
