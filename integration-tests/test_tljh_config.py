@@ -130,7 +130,8 @@ BAD_EDITS = [
     (["set", "limits.memory", "null"], "tljh-config unset limits.memory"),
     (["unset", "limits.memory"], "limits.memory is not set"),
     (["remove-item", "users.admin", "nobody"], "'nobody' is not in users.admin"),
-    (["add-item", "http.port", "81"], "http.port is not a list"),
+    (["add-item", "http.port", "81"], "http.port: the list [81] is not allowed; allowed: an integer"),
+    (["add-item", "limits.cpu", "1"], "limits.cpu: the list [1] is not allowed"),
     (["add-item", "users.extra_user_groups.jupyterhub-admins", "eve"], "jupyterhub-admins is managed by TLJH"),
     (["--config-path", "/nonexistent/config.yaml", "set", "http.port", "81"], "/nonexistent does not exist"),
 ]

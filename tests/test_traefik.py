@@ -143,3 +143,24 @@ def test_acme_storage_is_private_and_only_with_letsencrypt(paths):
     ensure_acme_storage({"https": HTTPS_ACME}, paths)
     assert paths.acme_json.stat().st_mode & 0o777 == 0o600
     assert paths.acme_json.read_text() == "{}"
+
+
+def test_retarget_routes_moves_the_hubs_routes_only(tmp_path):
+    from tljh.traefik import retarget_routes
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[http.routers.route_api]\nentryPoints = ["auth_api"]\nrule = "Host(`127.0.0.1`)"\n'
+        '[http.routers."router__2F"]\nentryPoints = ["http"]\nrule = "PathPrefix(`/`)"\n'
+        '[jupyterhub.routes."router__2F"]\nroutespec = "/"\n'
+    )
+    rules.chmod(0o600)
+    assert retarget_routes(rules, "https") is True
+    data = toml.loads(rules.read_text())
+    assert data["http"]["routers"]["router__2F"]["entryPoints"] == ["https"]
+    assert data["http"]["routers"]["route_api"]["entryPoints"] == ["auth_api"]
+    assert data["jupyterhub"]["routes"]["router__2F"]["routespec"] == "/"
+    assert rules.stat().st_mode & 0o777 == 0o600
+    assert retarget_routes(rules, "https") is False
+    assert retarget_routes(rules, "http") is True
+    assert retarget_routes(tmp_path / "absent.toml", "http") is False

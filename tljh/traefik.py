@@ -184,3 +184,26 @@ def ensure_acme_storage(config: Any, paths: Paths) -> None:
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+
+
+def retarget_routes(rules_file: Path, target: str) -> bool:
+    """Move the hub's routes in rules.toml to the entrypoint target (http or https); True if any moved.
+
+    The hub re-adds a route at start only when it is missing, so routes written while https
+    was off would stay on the http entrypoint (which then only redirects) after turning it on.
+    """
+    import toml
+
+    from tljh.actions.files import write_atomic
+
+    if not rules_file.is_file():
+        return False
+    rules = toml.loads(rules_file.read_text(encoding="utf-8"))
+    moved = False
+    for router in (rules.get("http") or {}).get("routers", {}).values():
+        if router.get("entryPoints") in (["http"], ["https"]) and router["entryPoints"] != [target]:
+            router["entryPoints"] = [target]
+            moved = True
+    if moved:
+        write_atomic(rules_file, toml.dumps(rules).encode("utf-8"), rules_file.stat().st_mode & 0o777)
+    return moved
