@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 import requests
+import urllib3
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 from hubclient import HubClient, http_get
 from machine import Machine
@@ -55,10 +58,17 @@ def digest(machine: Machine) -> str:
     return hashlib.sha256(config_bytes(machine)).hexdigest()
 
 
+def direct_get(url: str) -> requests.Response:
+    """GET url without following redirects, checking certificates or using proxy variables."""
+    with requests.Session() as session:
+        session.trust_env = False
+        return session.get(url, timeout=10, verify=False, allow_redirects=False)
+
+
 def hub_answers(url: str = "http://127.0.0.1/hub/api") -> int | None:
+    """The status url answers with, None when nothing listens."""
     try:
-        return requests.get(url, timeout=10, verify=False, allow_redirects=False,
-                            proxies={"http": "", "https": ""}).status_code
+        return direct_get(url).status_code
     except requests.RequestException:
         return None
 
@@ -398,8 +408,7 @@ def test_https_with_own_certificate(machine: Machine, certificate: str) -> None:
         served = ssl.get_server_certificate(("127.0.0.1", 443))
         assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(certificate)
         assert hub_answers("https://127.0.0.1/hub/api") == 200
-        redirect = requests.get("http://127.0.0.1/hub/api", allow_redirects=False, timeout=10,
-                                proxies={"http": "", "https": ""})
+        redirect = direct_get("http://127.0.0.1/hub/api")
         assert redirect.status_code in (301, 302, 307, 308) and redirect.headers["Location"].startswith("https://")
         tls12 = machine.run(["openssl", "s_client", "-connect", "127.0.0.1:443", "-tls1_2"], input="", check=False)
         tls11 = machine.run(["openssl", "s_client", "-connect", "127.0.0.1:443", "-tls1_1",
