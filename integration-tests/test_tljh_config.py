@@ -312,6 +312,7 @@ def customised(machine: Machine, installed: Installation, admin_server: HubClien
         ("set", "limits.cpu", "0.5"),
         ("add-item", "users.extra_user_groups.tljh-testers", "carol"),
         ("add-item", "users.banned", "mallory"),
+        ("add-item", "users.allowed", "erin"),
         ("set", "user_environment.default_app", "classic"),
         ("set", "services.cull.timeout", "30"),
         ("set", "services.cull.every", "10"),
@@ -324,6 +325,12 @@ def customised(machine: Machine, installed: Installation, admin_server: HubClien
             yield admin
     finally:
         admin_server.start_server()  # the fast culler stops it too; later files expect it running
+
+
+def test_allowed_user_may_log_in(customised: HubClient, hub_url: str) -> None:
+    """erin was never created; FirstUse (create_users false) lets her in only because users.allowed lists her."""
+    assert HubClient(hub_url).try_login("erin", "erins-password-1").ok
+    assert not HubClient(hub_url).try_login("frank", "franks-password-1").ok
 
 
 def test_banned_user_is_refused(customised: HubClient, hub_url: str) -> None:
@@ -378,12 +385,14 @@ def test_auth_type_and_class_traits(machine: Machine, installed: Installation, h
 
 
 def test_base_url_http_port_and_traefik_api(machine: Machine, installed: Installation) -> None:
-    edits = [("set", "base_url", "/jhub/"), ("set", "http.port", "8080"), ("set", "traefik_api.port", "8098")]
+    edits = [("set", "base_url", "/jhub/"), ("set", "http.port", "8080"), ("set", "traefik_api.port", "8098"),
+             ("set", "traefik_api.ip", "127.0.0.2")]
     with changed(machine, *edits, reload="proxy") as out:
         assert "restarted traefik, jupyterhub" in out, out
         assert hub_answers("http://127.0.0.1:8080/jhub/hub/api") == 200
         assert hub_answers("http://127.0.0.1/hub/api") is None, "port 80 still answers"
-        assert http_get("http://127.0.0.1:8098/api/rawdata").status_code == 401
+        assert http_get("http://127.0.0.2:8098/api/rawdata").status_code == 401
+        assert hub_answers("http://127.0.0.1:8098/api/rawdata") is None, "the API listens beyond traefik_api.ip"
         assert hub_answers("http://127.0.0.1:8099/api/rawdata") is None, "the old API port still answers"
         assert http_get("http://127.0.0.1:8080/jhub/hub/login").status_code == 200
     assert hub_answers() == 200
