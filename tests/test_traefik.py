@@ -145,22 +145,39 @@ def test_acme_storage_is_private_and_only_with_letsencrypt(paths):
     assert paths.acme_json.read_text() == "{}"
 
 
-def test_retarget_routes_moves_the_hubs_routes_only(tmp_path):
-    from tljh.traefik import retarget_routes
+RULES = (
+    '[http.routers.route_api]\nentryPoints = ["auth_api"]\nrule = "Host(`127.0.0.1`)"\nmiddlewares = ["auth_api"]\n'
+    '[http.routers."router__2F"]\nentryPoints = ["http"]\nrule = "PathPrefix(`/`)"\n'
+    '[http.middlewares.auth_api.basicAuth]\nusers = ["api_admin:hash"]\n'
+    '[jupyterhub.routes."router__2F"]\nroutespec = "/"\n'
+)
+
+
+def test_prepare_hub_rules_moves_the_hubs_routes(tmp_path):
+    from tljh.traefik import prepare_hub_rules
 
     rules = tmp_path / "rules.toml"
-    rules.write_text(
-        '[http.routers.route_api]\nentryPoints = ["auth_api"]\nrule = "Host(`127.0.0.1`)"\n'
-        '[http.routers."router__2F"]\nentryPoints = ["http"]\nrule = "PathPrefix(`/`)"\n'
-        '[jupyterhub.routes."router__2F"]\nroutespec = "/"\n'
-    )
+    rules.write_text(RULES)
     rules.chmod(0o600)
-    assert retarget_routes(rules, "https") is True
+    assert prepare_hub_rules(rules, "https", hub_restarts=False) is True
     data = toml.loads(rules.read_text())
     assert data["http"]["routers"]["router__2F"]["entryPoints"] == ["https"]
     assert data["http"]["routers"]["route_api"]["entryPoints"] == ["auth_api"]
+    assert data["http"]["middlewares"]["auth_api"]["basicAuth"]["users"] == ["api_admin:hash"]
     assert data["jupyterhub"]["routes"]["router__2F"]["routespec"] == "/"
     assert rules.stat().st_mode & 0o777 == 0o600
-    assert retarget_routes(rules, "https") is False
-    assert retarget_routes(rules, "http") is True
-    assert retarget_routes(tmp_path / "absent.toml", "http") is False
+    assert prepare_hub_rules(rules, "https", hub_restarts=False) is False
+    assert prepare_hub_rules(rules, "http", hub_restarts=False) is True
+    assert prepare_hub_rules(tmp_path / "absent.toml", "http", hub_restarts=True) is False
+
+
+def test_prepare_hub_rules_drops_the_api_router_when_the_hub_restarts(tmp_path):
+    from tljh.traefik import prepare_hub_rules
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    assert prepare_hub_rules(rules, "http", hub_restarts=True) is True
+    data = toml.loads(rules.read_text())
+    assert list(data["http"]["routers"]) == ["router__2F"]
+    assert "middlewares" not in data["http"]
+    assert data["jupyterhub"]["routes"]["router__2F"]["routespec"] == "/"

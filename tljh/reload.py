@@ -22,7 +22,7 @@ from tljh.health import HubNotReady, unit_state, wait_for_hub
 from tljh.paths import Paths
 from tljh.run import run
 from tljh.schema import problems
-from tljh.traefik import EXTRA_PREFIX, ensure_acme_storage, entrypoint, proxy_files, retarget_routes, write_proxy_files
+from tljh.traefik import EXTRA_PREFIX, ensure_acme_storage, entrypoint, proxy_files, prepare_hub_rules, write_proxy_files
 
 HUB = "jupyterhub.service"
 PROXY = "traefik.service"
@@ -148,7 +148,7 @@ def apply(snapshot_files: dict[Path, str | None], config: Any, paths: Paths, uni
             copy.unlink()  # an admin's dynamic rule file that is not part of this configuration
     write_proxy_files(snapshot_files)
     ensure_acme_storage(config, paths)
-    retarget_routes(paths.traefik_rules_dir / "rules.toml", entrypoint(config))
+    prepare_hub_rules(paths.traefik_rules_dir / "rules.toml", entrypoint(config), HUB in units)
     start = time.monotonic()
     watch = restart(units)
     wait_for_hub(config, timeout=timeout, watch=watch)

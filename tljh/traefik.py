@@ -186,11 +186,19 @@ def ensure_acme_storage(config: Any, paths: Paths) -> None:
         os.close(fd)
 
 
-def retarget_routes(rules_file: Path, target: str) -> bool:
-    """Move the hub's routes in rules.toml to the entrypoint target (http or https); True if any moved.
+HUB_API_ROUTER = "route_api"  # the router and middleware jupyterhub-traefik-proxy writes for traefik's API
+HUB_API_MIDDLEWARE = "auth_api"
 
-    The hub re-adds a route at start only when it is missing, so routes written while https
-    was off would stay on the http entrypoint (which then only redirects) after turning it on.
+
+def prepare_hub_rules(rules_file: Path, target: str, hub_restarts: bool) -> bool:
+    """Make the hub's rules.toml fit the configuration about to start; True if it changed.
+
+    - Routes on the http or https entrypoint move to target: the hub re-adds a route at start
+      only when it is missing, so routes written while https was off would stay on the http
+      entrypoint (which then only redirects) after turning it on, and the other way round.
+    - When the hub restarts, its API router and credentials are dropped: the hub writes them at
+      start but keeps values already in the file, so a new traefik_api.ip, username or password
+      would otherwise never reach traefik.
     """
     import toml
 
@@ -199,11 +207,17 @@ def retarget_routes(rules_file: Path, target: str) -> bool:
     if not rules_file.is_file():
         return False
     rules = toml.loads(rules_file.read_text(encoding="utf-8"))
-    moved = False
-    for router in (rules.get("http") or {}).get("routers", {}).values():
+    http = rules.get("http") or {}
+    changed = False
+    for router in http.get("routers", {}).values():
         if router.get("entryPoints") in (["http"], ["https"]) and router["entryPoints"] != [target]:
             router["entryPoints"] = [target]
-            moved = True
-    if moved:
+            changed = True
+    if hub_restarts:
+        for section, name in (("routers", HUB_API_ROUTER), ("middlewares", HUB_API_MIDDLEWARE)):
+            changed = http.get(section, {}).pop(name, None) is not None or changed
+            if section in http and not http[section]:
+                del http[section]  # traefik rejects empty tables
+    if changed:
         write_atomic(rules_file, toml.dumps(rules).encode("utf-8"), rules_file.stat().st_mode & 0o777)
-    return moved
+    return changed
