@@ -129,7 +129,7 @@ BAD_EDITS = [
     (["set", "services.cull.enabled", "maybe"], "services.cull.enabled: 'maybe' is not allowed; allowed: true or false"),
     (["set", "user_environment.default_app", "lab"], "user_environment.default_app: 'lab' is not allowed"),
     (["set", "https.enabled", "true"], "https.enabled: true needs a certificate"),
-    (["set", "https.letsencrypt.email", "admin@example.org"], "https.letsencrypt: an email without domains"),
+    (["set", "https.letsencrypt.email", "admin@example.org"], "https.letsencrypt: Let's Encrypt without domains"),
     (["add-item", "https.letsencrypt.domains", "not a domain"], "https.letsencrypt.domains: the item 'not a domain'"),
     (["set", "auth.type", "not a class"], "auth.type: 'not a class' is not allowed; allowed: one of firstuse"),
     (["set", "auth.github.client_id", "x"], "auth.github: unknown key"),
@@ -147,15 +147,27 @@ BAD_EDITS = [
 ]
 
 
+# Edits made before some cases (and undone after): https on with a certificate.
+HTTPS_ON = [["set", "https.tls.cert", "/etc/c.pem"], ["set", "https.tls.key", "/etc/k.pem"],
+            ["set", "https.enabled", "true"]]
+NEEDS_HTTPS_ON = {"https.letsencrypt.email"}
+
+
 @pytest.mark.parametrize("args, message", BAD_EDITS, ids=[" ".join(a) for a, _ in BAD_EDITS])
 def test_bad_edit_is_refused_and_file_unchanged(machine: Machine, installed: Installation, args: list[str],
                                                 message: str) -> None:
-    before = digest(machine)
-    result = tljh_config(machine, *args)
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    assert digest(machine) == before, "config.yaml changed"
+    original = config_bytes(machine)
+    try:
+        for edit in HTTPS_ON if NEEDS_HTTPS_ON & set(args) else []:
+            ok(machine, *edit)
+        before = digest(machine)
+        result = tljh_config(machine, *args)
+        assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+        assert message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+        assert digest(machine) == before, "config.yaml changed"
+    finally:
+        machine.host_path(CONFIG).write_bytes(original)
 
 
 @pytest.mark.parametrize("args", [["frobnicate"], ["reload", "everything"], ["set", "http.port"]])

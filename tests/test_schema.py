@@ -24,6 +24,8 @@ VALID = [
     {"https": {"enabled": True, "tls": {"cert": "/etc/c.pem", "key": "/etc/k.pem"}}},
     {"https": {"enabled": True, "letsencrypt": {"email": "a@b.org", "domains": ["hub.b.org"], "staging": True}}},
     {"https": {"enabled": False, "port": 80}},  # off: its port does not collide
+    {"https": {"tls": {"cert": "/c.pem"}}},  # off: keys may be set one at a time
+    {"https": {"letsencrypt": {"email": "a@b.org"}}},
     {"traefik_api": {"ip": "127.0.0.1", "port": 9000, "username": "api", "password": "long-enough"}},
     {"my_plugin": {"anything": [1, 2]}, "another": 5},
 ]
@@ -66,11 +68,14 @@ INVALID = [
     ({"http": {"port": 80.0}}, "http.port: 80.0 is not allowed"),
     ({"http": {"port": 0}}, "http.port: 0 is not allowed"),
     ({"http": {"address": "example.org"}}, "http.address: 'example.org' is not allowed; allowed: an IP address"),
-    ({"https": {"enabled": True}}, "https.enabled: true needs a certificate: either https.tls.cert and https.tls.key"),
-    ({"https": {"tls": {"cert": "/c.pem"}}}, "https.tls: cert and key must be set together"),
+    ({"https": {"enabled": True}}, "https.enabled: true needs a certificate: set https.tls.cert and https.tls.key, or"),
+    ({"https": {"enabled": True, "tls": {"cert": "/c.pem"}, "letsencrypt": {"email": "a@b.org", "domains": ["b.org"]}}},
+     "https.tls: cert and key must be set together"),
     ({"https": {"tls": {"cert": "c.pem", "key": "/k"}}}, "https.tls.cert: 'c.pem' is not allowed; allowed: an absolute"),
-    ({"https": {"letsencrypt": {"email": "a@b.org"}}}, "https.letsencrypt: an email without domains"),
-    ({"https": {"letsencrypt": {"domains": ["a.b.org"]}}}, "https.letsencrypt: domains without an email"),
+    ({"https": {"enabled": True, "letsencrypt": {"email": "a@b.org"}}}, "https.letsencrypt: Let's Encrypt without domains"),
+    ({"https": {"enabled": True, "letsencrypt": {"email": "a@b.org"}, "tls": {"cert": "/c", "key": "/k"}}},
+     "https.letsencrypt: Let's Encrypt without domains"),
+    ({"https": {"enabled": True, "letsencrypt": {"domains": ["a.b.org"]}}}, "https.letsencrypt: domains without an email"),
     ({"https": {"letsencrypt": {"email": "nope"}}}, "https.letsencrypt.email: 'nope' is not allowed"),
     ({"https": {"letsencrypt": {"domains": ["bad domain"]}}}, "https.letsencrypt.domains: the item 'bad domain'"),
     ({"https": {"enabled": True, "port": 80, "tls": {"cert": "/c", "key": "/k"}}},

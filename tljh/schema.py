@@ -222,24 +222,34 @@ def _unknown_keys(section: str, error: Any) -> str:
 
 
 def _combination_problems(config: dict[str, Any]) -> Iterator[str]:
-    """Rules that span several keys: https needs a certificate source; ports must not collide."""
-    https = config.get("https") or {}
-    tls = https.get("tls") or {}
-    acme = https.get("letsencrypt") or {}
-    if bool(tls.get("cert")) != bool(tls.get("key")):
-        yield "https.tls: cert and key must be set together (both absolute paths to PEM files)"
-    if acme.get("email") and not acme.get("domains"):
-        yield "https.letsencrypt: an email without domains; add one with: tljh-config add-item https.letsencrypt.domains DOMAIN"
-    if acme.get("domains") and not acme.get("email"):
-        yield "https.letsencrypt: domains without an email; set one with: tljh-config set https.letsencrypt.email EMAIL"
-    if https.get("enabled") and not (tls.get("cert") or acme.get("domains")):
-        yield ("https.enabled: true needs a certificate: either https.tls.cert and https.tls.key, "
-               "or https.letsencrypt.email and https.letsencrypt.domains")
+    """Rules that span several keys: https needs a whole certificate source; ports must not collide.
+
+    The https rules apply once https.enabled is true, so the keys can be set one at a time
+    before it (certificate or Let's Encrypt first, then https.enabled).
+    """
+    yield from _https_problems(config.get("https") or {})
     yield from _port_collisions(config)
     groups = ((config.get("users") or {}).get("extra_user_groups") or {})
     for group in MANAGED_GROUPS:
         if group in groups:
             yield f"users.extra_user_groups.{group}: {group} is managed by TLJH; use users.admin for admins"
+
+
+def _https_problems(https: dict[str, Any]) -> Iterator[str]:
+    if not https.get("enabled"):
+        return
+    tls = https.get("tls") or {}
+    acme = https.get("letsencrypt") or {}
+    if bool(tls.get("cert")) != bool(tls.get("key")):
+        yield "https.tls: cert and key must be set together (absolute paths to PEM files) while https is enabled"
+    if acme.get("email") and not acme.get("domains"):
+        yield ("https.letsencrypt: Let's Encrypt without domains; add one with: "
+               "tljh-config add-item https.letsencrypt.domains DOMAIN")
+    if acme.get("domains") and not acme.get("email"):
+        yield "https.letsencrypt: domains without an email; set one with: tljh-config set https.letsencrypt.email EMAIL"
+    if not (tls.get("cert") and tls.get("key")) and not (acme.get("email") and acme.get("domains")):
+        yield ("https.enabled: true needs a certificate: set https.tls.cert and https.tls.key, or "
+               "https.letsencrypt.email and https.letsencrypt.domains, first; then set https.enabled true")
 
 
 def _port_collisions(config: dict[str, Any]) -> Iterator[str]:
