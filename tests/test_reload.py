@@ -107,3 +107,22 @@ def test_failed_rollback_says_so(installed, monkeypatch):
     installed.config_file.write_text("limits:\n  cpu: 1\n")
     with pytest.raises(ReloadFailed, match="did not come back with it either"):
         reload("hub", installed, installed.config_file)
+
+
+def test_a_failing_systemctl_is_rolled_back_too(installed, monkeypatch):
+    from tljh.run import CommandError
+
+    calls = []
+
+    def apply(files, config, paths, units, timeout):
+        calls.append(units)
+        if len(calls) == 1:
+            raise CommandError(["systemctl", "restart", HUB], 1, "Unit jupyterhub.service not found.")
+        return 1.0
+
+    monkeypatch.setattr(reload_module, "apply", apply)
+    good_bytes = installed.config_file.read_bytes()
+    installed.config_file.write_text("limits:\n  cpu: 1\n")
+    with pytest.raises(ReloadFailed, match="(?s)systemctl restart jupyterhub.service.*not found.*serving with it again"):
+        reload("hub", installed, installed.config_file)
+    assert installed.config_file.read_bytes() == good_bytes

@@ -20,7 +20,7 @@ from tljh.config import ConfigError
 from tljh.configurer import hub_config
 from tljh.health import HubNotReady, unit_state, wait_for_hub
 from tljh.paths import Paths
-from tljh.run import run
+from tljh.run import CommandError, run
 from tljh.schema import problems
 from tljh.traefik import EXTRA_PREFIX, ensure_acme_storage, entrypoint, proxy_files, prepare_hub_rules, write_proxy_files
 
@@ -167,22 +167,23 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float = DEF
     units = units_to_restart(component, config, good.config(), files, paths)
     try:
         seconds = apply(files, config, paths, units, timeout)
-    except HubNotReady as failure:
+    except (HubNotReady, CommandError) as failure:
         raise ReloadFailed(rollback(paths, config_path, raw, good, failure, timeout)) from None
     save_good(paths, Snapshot(raw, files))
     return Outcome(units, seconds)
 
 
-def rollback(paths: Paths, config_path: Path, raw: bytes, good: Snapshot, failure: HubNotReady, timeout: float) -> str:
+def rollback(paths: Paths, config_path: Path, raw: bytes, good: Snapshot, failure: Exception, timeout: float) -> str:
     """Put the last good configuration back and restart both services; the message for the admin."""
     from tljh.actions.files import write_atomic
 
     write_atomic(paths.failed_config, raw, 0o600)
     config_file.replace(config_path, good.config_bytes)
-    what = f"The new configuration did not come up healthy:\n{failure}\n"
+    detail = f"{failure}\n{failure.tail()}" if isinstance(failure, CommandError) else str(failure)
+    what = f"The new configuration did not come up healthy:\n{detail}\n"
     kept = f"Your configuration was saved to {paths.failed_config}; {config_path} is back to the last good one"
     try:
         seconds = apply(good.files, good.config(), paths, [PROXY, HUB], timeout)
-    except HubNotReady as second:
+    except (HubNotReady, CommandError) as second:
         return f"{what}{kept}, but the hub did not come back with it either:\n{second}"
     return f"{what}{kept}, and the hub is serving with it again ({seconds:.1f}s)."
