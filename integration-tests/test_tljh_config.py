@@ -34,6 +34,7 @@ FAILED = "/opt/tljh/state/config.failed.yaml"
 HUB = "/opt/tljh/hub"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 CERT_DIR = "/etc/ssl/tljh-test"
+SHARED = "shared-secret-9"  # DummyAuthenticator's password in the `customised` hub
 
 
 # ---------------------------------------------------------------- helpers
@@ -317,23 +318,26 @@ def test_taken_port_is_rolled_back(machine: Machine, installed: Installation) ->
 # ---------------------------------------------------------------- users, limits, default app, culler
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def customised(machine: Machine, installed: Installation, admin_server: HubClient, hub_url: str,
                admin_name: str, admin_password: str) -> Iterator[HubClient]:
-    """Limits, an extra group, a banned user, the classic app and a fast culler; carol and mallory exist."""
+    """dummy auth with a shared password, limits, an extra group, allowed and banned users, the classic app
+    and a fast culler; carol and mallory exist in the hub."""
     edits = [
+        ("set", "auth.type", "dummy"),
+        ("set", "auth.DummyAuthenticator.password", SHARED),
         ("set", "limits.memory", "1G"),
         ("set", "limits.cpu", "0.5"),
         ("add-item", "users.extra_user_groups.tljh-testers", "carol"),
         ("add-item", "users.banned", "mallory"),
         ("add-item", "users.allowed", "erin"),
         ("set", "user_environment.default_app", "classic"),
-        ("set", "services.cull.timeout", "30"),
-        ("set", "services.cull.every", "10"),
+        ("set", "services.cull.timeout", "20"),
+        ("set", "services.cull.every", "5"),
     ]
     try:
         with changed(machine, *edits):
-            admin = admin_client(hub_url, admin_name, admin_password)
+            admin = admin_client(hub_url, admin_name, SHARED)  # dummy auth: the shared password
             for name in ("carol", "mallory"):
                 assert api(admin, "POST", f"/users/{name}").status_code in (201, 409)
             yield admin
@@ -341,58 +345,58 @@ def customised(machine: Machine, installed: Installation, admin_server: HubClien
         admin_server.start_server()  # the fast culler stops it too; later files expect it running
 
 
-def test_allowed_user_may_log_in(customised: HubClient, hub_url: str) -> None:
-    """erin was never created; FirstUse (create_users false) lets her in only because users.allowed lists her."""
-    assert HubClient(hub_url).try_login("erin", "erins-password-1").ok
-    assert not HubClient(hub_url).try_login("frank", "franks-password-1").ok
+class TestCustomisedHub:
+    """The tests that share the `customised` hub; it is restored after the last of them."""
+
+    def test_auth_type_and_class_traits(self, customised: HubClient, hub_url: str, admin_name: str,
+                                        admin_password: str) -> None:
+        """auth.type dummy with auth.DummyAuthenticator.password: the shared password works, FirstUse's does not."""
+        assert HubClient(hub_url).try_login(admin_name, SHARED).ok
+        assert not HubClient(hub_url).try_login(admin_name, admin_password).ok
+
+    def test_allowed_user_may_log_in(self, customised: HubClient, hub_url: str) -> None:
+        """erin was never created but users.allowed lists her; frank is neither allowed nor known."""
+        assert HubClient(hub_url).try_login("erin", SHARED).ok
+        assert not HubClient(hub_url).try_login("frank", SHARED).ok
+
+    def test_banned_user_is_refused(self, customised: HubClient, hub_url: str) -> None:
+        assert not HubClient(hub_url).try_login("mallory", SHARED).ok
+        assert HubClient(hub_url).try_login("carol", SHARED).ok  # the control: not banned, may log in
 
 
-def test_banned_user_is_refused(customised: HubClient, hub_url: str) -> None:
-    assert not HubClient(hub_url).try_login("mallory", "any-password-1").ok
-    assert HubClient(hub_url).try_login("carol", "carols-password").ok  # the control: not banned, may log in
+    def test_limits_groups_and_default_app(self, machine: Machine, customised: HubClient, hub_url: str) -> None:
+        carol = HubClient(hub_url)
+        carol.login("carol", SHARED)
+        carol.start_server()
+        memory = machine.run(["systemctl", "show", "-p", "MemoryMax", "--value", "jupyter-carol"]).stdout.strip()
+        quota = machine.run(["systemctl", "show", "-p", "CPUQuotaPerSecUSec", "--value", "jupyter-carol"]).stdout.strip()
+        assert memory == str(1024**3), memory
+        assert quota == "500ms", quota
+        assert "tljh-testers" in machine.run(["id", "-nG", "jupyter-carol"]).stdout.split()
+        landing = carol.get("/user/carol/")
+        assert landing.status_code == 200 and landing.url.endswith("/user/carol/tree"), landing.url
+
+    def test_culler_stops_an_idle_server(self, customised: HubClient, hub_url: str) -> None:
+        """timeout 20, every 5: carol's idle server is gone within timeout + every + slack."""
+        def stopped() -> bool:
+            model = api(customised, "GET", "/users/carol").json()
+            return not model.get("servers")
+
+        start = time.monotonic()
+        assert wait_until(stopped, 60, interval=2), "carol's idle server was not culled"
+        print(f"culled {time.monotonic() - start:.0f}s after the checks before this test")
 
 
-def test_limits_groups_and_default_app(machine: Machine, customised: HubClient, hub_url: str) -> None:
-    carol = HubClient(hub_url)
-    carol.login("carol", "carols-password")
-    carol.start_server()
-    memory = machine.run(["systemctl", "show", "-p", "MemoryMax", "--value", "jupyter-carol"]).stdout.strip()
-    quota = machine.run(["systemctl", "show", "-p", "CPUQuotaPerSecUSec", "--value", "jupyter-carol"]).stdout.strip()
-    assert memory == str(1024**3), memory
-    assert quota == "500ms", quota
-    assert "tljh-testers" in machine.run(["id", "-nG", "jupyter-carol"]).stdout.split()
-    landing = carol.get("/user/carol/")
-    assert landing.status_code == 200 and landing.url.endswith("/user/carol/tree"), landing.url
-
-
-def test_culler_stops_an_idle_server(customised: HubClient, hub_url: str) -> None:
-    """timeout 30, every 10: carol's idle server is gone within timeout + every + slack."""
-    def stopped() -> bool:
-        model = api(customised, "GET", "/users/carol").json()
-        return not model.get("servers")
-
-    start = time.monotonic()
-    assert wait_until(stopped, 75, interval=2), "carol's idle server was not culled"
-    print(f"culled {time.monotonic() - start:.0f}s after the checks before this test")
-
-
-# ---------------------------------------------------------------- authentication
+def test_restored_hub_uses_firstuse_again(installed: Installation, hub_url: str, admin_name: str,
+                                          admin_password: str) -> None:
+    assert HubClient(hub_url).try_login(admin_name, admin_password).ok
+    assert not HubClient(hub_url).try_login(admin_name, SHARED).ok
 
 
 def test_authenticator_packages_are_importable(machine: Machine, installed: Installation) -> None:
     modules = "nativeauthenticator, oauthenticator.github, oauthenticator.google, oauthenticator.gitlab, " \
               "oauthenticator.generic, ldapauthenticator, tmpauthenticator, firstuseauthenticator"
     machine.run([f"{HUB}/bin/python", "-c", f"import {modules}"], timeout=120)
-
-
-def test_auth_type_and_class_traits(machine: Machine, installed: Installation, hub_url: str, admin_name: str,
-                                    admin_password: str) -> None:
-    """auth.type dummy with auth.DummyAuthenticator.password: the shared password works, FirstUse's does not."""
-    with changed(machine, ("set", "auth.type", "dummy"),
-                 ("set", "auth.DummyAuthenticator.password", "shared-secret-9")):
-        assert HubClient(hub_url).try_login(admin_name, "shared-secret-9").ok
-        assert not HubClient(hub_url).try_login(admin_name, admin_password).ok
-    assert HubClient(hub_url).try_login(admin_name, admin_password).ok
 
 
 # ---------------------------------------------------------------- base_url, ports, traefik API
@@ -424,9 +428,13 @@ def certificate(machine: Machine, installed: Installation) -> str:
     return machine.host_path(f"{CERT_DIR}/cert.pem").read_text()
 
 
-def test_https_with_own_certificate(machine: Machine, certificate: str) -> None:
+def test_https_with_own_certificate_and_letsencrypt(machine: Machine, certificate: str) -> None:
+    """Our certificate is served on 443 (no Let's Encrypt server is reachable here, so traefik keeps the
+    default one while its ACME resolver, on staging, is configured); http redirects; TLS 1.1 is refused."""
     edits = [("set", "https.tls.cert", f"{CERT_DIR}/cert.pem"), ("set", "https.tls.key", f"{CERT_DIR}/key.pem"),
-             ("set", "https.enabled", "true")]
+             ("set", "https.letsencrypt.email", "admin@tljh-test.example.org"),
+             ("add-item", "https.letsencrypt.domains", "hub.tljh-test.example.org"),
+             ("set", "https.letsencrypt.staging", "true"), ("set", "https.enabled", "true")]
     with changed(machine, *edits, reload="proxy"):
         served = ssl.get_server_certificate(("127.0.0.1", 443))
         assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(certificate)
@@ -438,21 +446,12 @@ def test_https_with_own_certificate(machine: Machine, certificate: str) -> None:
                              "-cipher", "DEFAULT:@SECLEVEL=0"], input="", check=False)
         assert tls12.returncode == 0, tls12.stdout[-500:]
         assert tls11.returncode != 0 and "protocol version" in (tls11.stdout + tls11.stderr), tls11.stderr[-500:]
-    assert hub_answers() == 200
-    with pytest.raises(OSError):
-        ssl.get_server_certificate(("127.0.0.1", 443), timeout=5)
-
-
-def test_letsencrypt_staging_config_is_accepted_by_traefik(machine: Machine, installed: Installation) -> None:
-    """No ACME server is reachable here: traefik must accept the rendered config and keep serving."""
-    edits = [("set", "https.letsencrypt.email", "admin@tljh-test.example.org"),
-             ("add-item", "https.letsencrypt.domains", "hub.tljh-test.example.org"),
-             ("set", "https.letsencrypt.staging", "true"), ("set", "https.enabled", "true")]
-    with changed(machine, *edits, reload="proxy"):
-        assert hub_answers("https://127.0.0.1/hub/api") == 200
         assert machine.stat("/opt/tljh/state/acme.json") == ("root", "root", 0o600)
         static = machine.run(["cat", "/opt/tljh/state/traefik.toml"]).stdout
         assert "acme-staging-v02" in static and "tlsChallenge" in static, static
+    assert hub_answers() == 200
+    with pytest.raises(OSError):
+        ssl.get_server_certificate(("127.0.0.1", 443), timeout=5)
 
 
 # ---------------------------------------------------------------- the admin's traefik snippets
