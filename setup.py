@@ -27,6 +27,11 @@ setup(
         "jupyterhub-firstuseauthenticator>=1.1",
         "jupyterhub-traefik-proxy>=2.0",
         "jupyterhub-idle-culler>=1.2",
+        "jupyterhub-nativeauthenticator>=1.3",
+        "oauthenticator>=17",
+        "jupyterhub-ldapauthenticator>=2",
+        "jupyterhub-tmpauthenticator>=1",
+        "jsonschema>=4.18",
     ],
     entry_points={"console_scripts": ["tljh-config = tljh.config_cli:main"]},
 )

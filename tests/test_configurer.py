@@ -105,3 +105,54 @@ def test_users(paths):
     users = {"admin": ["alice"], "allowed": ["bob", "carol"], "banned": ["mallory"]}
     auth = cfg(paths, {"users": users})["Authenticator"]
     assert auth == {"admin_users": {"alice"}, "allowed_users": {"bob", "carol"}, "blocked_users": {"mallory"}}
+
+
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("native", "nativeauthenticator.NativeAuthenticator"),
+        ("github", "oauthenticator.github.GitHubOAuthenticator"),
+        ("google", "oauthenticator.google.GoogleOAuthenticator"),
+        ("gitlab", "oauthenticator.gitlab.GitLabOAuthenticator"),
+        ("generic-oauth", "oauthenticator.generic.GenericOAuthenticator"),
+        ("generic oauth", "oauthenticator.generic.GenericOAuthenticator"),
+        ("generic", "oauthenticator.generic.GenericOAuthenticator"),
+        ("ldap", "ldapauthenticator.LDAPAuthenticator"),
+        ("tmp", "tmpauthenticator.TmpAuthenticator"),
+    ],
+)
+def test_auth_short_names(paths, name, cls):
+    assert cfg(paths, {"auth": {"type": name}})["JupyterHub"]["authenticator_class"] == cls
+
+
+def test_proxy_entrypoint_follows_https(paths):
+    assert cfg(paths)["TraefikFileProviderProxy"]["traefik_entrypoint"] == "http"
+    https = {"https": {"enabled": True, "tls": {"cert": "/c", "key": "/k"}}}
+    assert cfg(paths, https)["TraefikFileProviderProxy"]["traefik_entrypoint"] == "https"
+
+
+def test_traefik_api_settings_reach_the_hub(paths):
+    proxy = cfg(paths, {"traefik_api": {"ip": "127.0.0.2", "port": 9000, "username": "u", "password": "p" * 8}},
+                password="secret")["TraefikFileProviderProxy"]
+    assert proxy["traefik_api_url"] == "http://127.0.0.2:9000"
+    assert (proxy["traefik_api_username"], proxy["traefik_api_password"]) == ("u", "p" * 8)
+    assert proxy["traefik_api_entrypoint"] == "auth_api"
+
+
+@pytest.mark.parametrize("value, url", [("/jhub", "/jhub/"), ("/jhub/", "/jhub/"), ("/", "/"), ("/a/b", "/a/b/")])
+def test_base_url_is_normalised(paths, value, url):
+    assert cfg(paths, {"base_url": value})["JupyterHub"]["bind_url"] == f"http://:80{url}"
+
+
+def test_extra_user_groups_reach_the_spawner(paths):
+    config = {"users": {"extra_user_groups": {"docker": ["alice"], "gpu": ["alice", "bob"]}}}
+    assert cfg(paths, config)["UserCreatingSpawner"]["extra_user_groups"] == {"docker": ["alice"],
+                                                                             "gpu": ["alice", "bob"]}
+    assert cfg(paths)["UserCreatingSpawner"]["extra_user_groups"] == {}
+
+
+def test_culler_concurrency_max_age_and_named_servers(paths):
+    cull = {"concurrency": 2, "max_age": 3600, "remove_named_servers": True}
+    command = cfg(paths, {"services": {"cull": cull}})["JupyterHub"]["services"][0]["command"]
+    assert "--concurrency=2" in command and "--max-age=3600" in command and "--remove-named-servers" in command
+    assert "--remove-named-servers" not in cfg(paths)["JupyterHub"]["services"][0]["command"]

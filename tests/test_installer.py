@@ -108,3 +108,16 @@ def test_sudoers_passes_visudo(tmp_path):
     path.chmod(0o440)
     result = subprocess.run([visudo, "-cf", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_config_refuses_an_invalid_config_before_installing(paths):
+    from tljh.installer import check_config
+
+    check_config(paths)  # no config.yaml yet: fine
+    paths.config_dir.mkdir(parents=True)
+    paths.config_file.write_text("limits:\n  memory: lots\n")
+    with pytest.raises(UserError, match="limits.memory: 'lots' is not allowed"):
+        check_config(paths)
+    paths.config_file.write_text("limits: [unclosed\n")
+    with pytest.raises(UserError, match="is not valid YAML"):
+        check_config(paths)

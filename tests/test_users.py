@@ -50,3 +50,12 @@ def test_readable_stem_is_kept():
 
 def test_name_is_deterministic():
     assert unix_username("josé") == unix_username("josé")
+
+
+def test_groups_of():
+    from tljh.users import groups_of
+
+    groups = {"gpu": ["alice", "bob"], "docker": ["alice"], "empty": [], "none": None}
+    assert groups_of("alice", groups) == ["docker", "gpu"]
+    assert groups_of("bob", groups) == ["gpu"]
+    assert groups_of("carol", groups) == []

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import math
+import os
 import re
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tljh.actions.files import write_atomic
 
@@ -26,20 +30,40 @@ def _yaml() -> Any:
 
 def load(path: Path) -> Any:
     """The config as a round-trip mapping ({} when the file does not exist or is empty)."""
+    if not path.exists() and not path.is_symlink():
+        return loads("", path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; fix it by hand") from None
+    except OSError as e:
+        raise ConfigError(f"{path} cannot be read: {e.strerror}") from None
+    return loads(text, path)
+
+
+def loads(text: str, source: Path | str = "config.yaml") -> Any:
+    """YAML text as a round-trip mapping ({} when empty); ConfigError saying where it is broken."""
     from ruamel.yaml import YAMLError
     from ruamel.yaml.comments import CommentedMap
 
-    if not path.exists():
-        return CommentedMap()
     try:
-        data = _yaml().load(path.read_text(encoding="utf-8"))
+        data = _yaml().load(text)
     except YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        raise ConfigError(f"{source} is not valid YAML{_where(e)}; fix it by hand (tljh-config cannot edit it)") from None
     if data is None:
         return CommentedMap()
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of settings, not a {type(data).__name__}")
+        raise ConfigError(f"{source} must hold a mapping of settings, not a {type(data).__name__}")
     return data
+
+
+def _where(error: Exception) -> str:
+    """' (line L, column C: problem)' from a ruamel error, or '' when it has no position."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or getattr(error, "context", None) or ""
+    if mark is None:
+        return f" ({problem})" if problem else ""
+    return f" (line {mark.line + 1}, column {mark.column + 1}: {problem})"
 
 
 def dump(data: Any) -> str:
@@ -49,15 +73,73 @@ def dump(data: Any) -> str:
 
 
 def save(path: Path, data: Any) -> None:
-    """Replace config.yaml atomically, keeping its mode (0600 for a new file)."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    write_atomic(path, dump(data).encode("utf-8"), mode)
+    """Replace config.yaml atomically, keeping its mode and owner (root, 0600 for a new file)."""
+    replace(path, dump(data).encode("utf-8"))
+
+
+def replace(path: Path, content: bytes) -> None:
+    """Put content at path in one rename, with the mode and owner of the file it replaces."""
+    if path.exists():
+        st = path.stat()
+        write_atomic(path, content, st.st_mode & 0o7777, st.st_uid, st.st_gid)
+    else:
+        write_atomic(path, content, 0o600)
+
+
+LOCK_WAIT_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
+    """Hold the lock that serialises tljh-config runs on the config file at path.
+
+    Waits up to `wait` seconds for another holder; then raises ConfigError naming it.
+    """
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
+    lock_path = path.parent / f".{path.name}.lock"
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path.parent} does not exist (is TLJH installed here? --config-path chooses the file)")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _acquire(fd, lock_path, wait)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}: tljh-config {what}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # no stale holder named once it is released
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, lock_path: Path, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                holder = f"pid {holder}" if holder else "another process"
+                raise ConfigError(
+                    f"the configuration is locked by another tljh-config run ({holder}, lock {lock_path}); "
+                    f"waited {wait:.0f}s for it. Try again when it has finished."
+                ) from None
+            time.sleep(0.1)
+
+
+def check_key(key: str) -> None:
+    """A dotted key: non-empty parts separated by single dots."""
+    if not key or any(not part.strip() or part != part.strip() for part in key.split(".")):
+        raise ConfigError(f"{key!r} is not a valid KEY: use dotted names such as users.admin or limits.memory")
 
 
 def _parent(data: Any, key: str, create: bool) -> tuple[Any, str]:
     """The mapping that holds the last part of a dotted key, and that part."""
     from ruamel.yaml.comments import CommentedMap
 
+    check_key(key)
     *parents, last = key.split(".")
     node = data
     for i, part in enumerate(parents):
@@ -85,9 +167,11 @@ def set_item(data: Any, key: str, value: Any) -> None:
 
 def unset_item(data: Any, key: str) -> None:
     """Remove key, and any sections it leaves empty."""
-    parent, last = _parent(data, key, create=False)
-    if last not in parent:
+    check_key(key)
+    missing = object()
+    if get_item(data, key, missing) is missing:
         raise ConfigError(f"{key} is not set")
+    parent, last = _parent(data, key, create=False)
     del parent[last]
     if not parent and "." in key:
         unset_item(data, key.rsplit(".", 1)[0])
@@ -106,9 +190,14 @@ def add_item(data: Any, key: str, value: Any) -> bool:
 
 
 def remove_item(data: Any, key: str, value: Any) -> None:
+    check_key(key)
     items = get_item(data, key)
-    if not isinstance(items, list) or value not in items:
-        raise ConfigError(f"{value!r} is not in {key}")
+    if items is None:
+        raise ConfigError(f"{key} is not set, so it has no items to remove")
+    if not isinstance(items, list):
+        raise ConfigError(f"{key} is not a list, so items cannot be removed from it (use unset)")
+    if value not in items:
+        raise ConfigError(f"{value!r} is not in {key} (it holds: {', '.join(map(str, items)) or 'nothing'})")
     items.remove(value)
 
 

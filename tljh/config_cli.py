@@ -1,83 +1,160 @@
-"""`tljh-config`: show and edit /opt/tljh/config/config.yaml, and reload the hub or the proxy."""
+"""`tljh-config`: show and edit /opt/tljh/config/config.yaml, and reload the hub or the proxy.
+
+Every edit is checked against tljh.schema before it is written; a refused edit leaves the
+file byte for byte as it was. Runs are serialised by a lock next to config.yaml.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from tljh import config as config_file
-from tljh.actions.files import write_atomic
-from tljh.health import HubNotReady, wait_for_hub
+from tljh.config import ConfigError
 from tljh.paths import Paths
-from tljh.run import CommandError, run
-from tljh.traefik import render_static_config
+from tljh.run import CommandError
+from tljh.schema import expected_type, problems
+
+log = logging.getLogger("tljh")
+EDITS = {
+    "set": "set KEY to VALUE",
+    "unset": "remove KEY (and sections it leaves empty)",
+    "add-item": "append VALUE to the list KEY (created if missing)",
+    "remove-item": "remove VALUE from the list KEY",
+}
+VALUE_HELP = ("read as YAML would: integers (negative too), floats, true/false, null, else a string; "
+              "keys that hold names or paths always take the text as it is")
+
+
+def _common(default_path: Path) -> argparse.ArgumentParser:
+    """--config-path, accepted before or after the subcommand (a fresh action each time)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-path", type=Path, default=argparse.SUPPRESS,
+                        help=f"the config file (default: {default_path})")
+    return common
 
 
 def build_parser(default_path: Path) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tljh-config", description="Show or edit TLJH's configuration.")
-    parser.add_argument("--config-path", type=Path, default=default_path, help=f"default: {default_path}")
+    parser = argparse.ArgumentParser(
+        prog="tljh-config", parents=[_common(default_path)],
+        description="Show or edit TLJH's configuration, and apply it. Run as root (sudo tljh-config ...).",
+        epilog="KEY is a dotted path such as users.admin or limits.memory. Every key is listed in README.md.",
+    )
+    parser.set_defaults(config_path=default_path)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("show", help="print config.yaml")
-    for name, helptext in (("set", "set KEY to VALUE"), ("add-item", "append VALUE to the list KEY"),
-                           ("remove-item", "remove VALUE from the list KEY")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("key", metavar="KEY")
-        p.add_argument("value", metavar="VALUE")
-    sub.add_parser("unset", help="remove KEY").add_argument("key", metavar="KEY")
-    reload = sub.add_parser("reload", help="apply the configuration: restart the hub (default) or the proxy")
+    sub.add_parser("show", parents=[_common(default_path)], help="print config.yaml", description="Print config.yaml.")
+    for name, helptext in EDITS.items():
+        p = sub.add_parser(name, parents=[_common(default_path)], help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        p.add_argument("key", metavar="KEY", help="dotted key, e.g. users.admin")
+        if name != "unset":
+            p.add_argument("value", metavar="VALUE", help=VALUE_HELP)
+    reload = sub.add_parser(
+        "reload", parents=[_common(default_path)], help="apply config.yaml: restart the hub (default) or the proxy",
+        description="Apply config.yaml: restart the hub (default) or the proxy, and wait until the hub answers. "
+        "If it does not come up healthy, the last good configuration is restored and the exit code is 1.",
+    )
     reload.add_argument("component", nargs="?", choices=["hub", "proxy"], default="hub")
+    reload.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                        help="how long to wait for the hub to answer (default: 60)")
     return parser
 
 
-def edit(path: Path, command: str, key: str, value: str | None) -> None:
-    """Apply one edit to config.yaml and write it back atomically."""
-    data = config_file.load(path)
-    parsed: Any = config_file.parse_value(value) if value is not None else None
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 1 and 3600")
+    return value
+
+
+def value_for(key: str, text: str) -> Any:
+    """VALUE as a person means it; text stays text where the schema wants a string (names, paths)."""
+    return text if expected_type(key) == "string" else config_file.parse_value(text)
+
+
+def edited(data: Any, command: str, key: str, value: Any) -> bool:
+    """Apply one edit to data; False when it changes nothing (add-item of an item already there)."""
     if command == "set":
-        config_file.set_item(data, key, parsed)
+        config_file.set_item(data, key, value)
     elif command == "unset":
         config_file.unset_item(data, key)
     elif command == "add-item":
-        config_file.add_item(data, key, parsed)
+        return config_file.add_item(data, key, value)
     elif command == "remove-item":
-        config_file.remove_item(data, key, parsed)
+        config_file.remove_item(data, key, value)
+    return True
+
+
+def edit(path: Path, command: str, key: str, text: str | None) -> str:
+    """Apply one edit to config.yaml if the result is valid, and write it atomically; what was done."""
+    if command in ("unset", "remove-item") and not path.exists():
+        raise ConfigError(f"{path} does not exist, so {key} is not set")
+    data = config_file.load(path)
+    value = value_for(key, text) if text is not None else None
+    if not edited(data, command, key, value):
+        return f"{value!r} is already in {key}; nothing changed"
+    found = problems(data)
+    if found:
+        raise ConfigError(f"refused, {path} is unchanged:\n  " + "\n  ".join(found))
     config_file.save(path, data)
+    return f"{command} {key}" + (f" {value!r}" if text is not None else "") + ". Apply it with: sudo tljh-config reload"
 
 
-def reload(component: str, paths: Paths, config_path: Path) -> None:
-    config = config_file.load(config_path)
-    if component == "proxy":
-        write_atomic(paths.traefik_toml, render_static_config(config, paths).encode(), 0o600)
-        run(["systemctl", "restart", "traefik.service"])
-    else:
-        run(["systemctl", "restart", "jupyterhub.service"])
-    start = time.monotonic()
-    waited = wait_for_hub(config, timeout=60)
-    print(f"{component} reloaded; the hub answered after {waited or time.monotonic() - start:.1f}s")
+def show(path: Path) -> str:
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist (every setting has its default; tljh-config set creates it)")
+    return config_file.dump(config_file.load(path))
+
+
+def reload(component: str, paths: Paths, config_path: Path, timeout: float) -> str:
+    from tljh.reload import reload as apply_config
+
+    print(f"reloading the {component}: validating {config_path} ...", flush=True)
+    outcome = apply_config(component, paths, config_path, timeout)
+    restarted = ", ".join(u.removesuffix(".service") for u in outcome.restarted)
+    return f"{component} reloaded (restarted {restarted}); the hub answered after {outcome.seconds:.1f}s"
+
+
+def run_command(args: argparse.Namespace, paths: Paths) -> str:
+    path: Path = args.config_path
+    what = " ".join(str(a) for a in (args.command, getattr(args, "key", ""), getattr(args, "component", "")) if a)
+    with config_file.locked(path, what):
+        if args.command == "show":
+            return show(path).rstrip("\n")
+        if args.command == "reload":
+            return reload(args.component, paths, path, args.timeout)
+        return edit(path, args.command, args.key, getattr(args, "value", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tljh.health import HubNotReady
+    from tljh.reload import ReloadFailed
+
     paths = Paths.from_env()
     args = build_parser(paths.config_file).parse_args(argv)
     if os.geteuid() != 0:
-        print("tljh-config must be run as root (use sudo tljh-config ...)", file=sys.stderr)
+        print("tljh-config must be run as root: sudo tljh-config ...", file=sys.stderr)
         return 1
     try:
-        if args.command == "show":
-            print(config_file.dump(config_file.load(args.config_path)), end="")
-        elif args.command == "reload":
-            reload(args.component, paths, args.config_path)
-        else:
-            edit(args.config_path, args.command, args.key, getattr(args, "value", None))
-    except (config_file.ConfigError, HubNotReady) as e:
+        print(run_command(args, paths))
+    except (ConfigError, HubNotReady, ReloadFailed) as e:
         print(f"tljh-config: {e}", file=sys.stderr)
         return 1
     except CommandError as e:
         print(f"tljh-config: {e}\n{e.tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tljh-config: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an unexpected failure: one line, not a traceback
+        log.debug("unexpected error", exc_info=True)
+        print(f"tljh-config: unexpected error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -6,14 +6,11 @@ from typing import Any
 
 from tljh.config import get_item
 from tljh.paths import HUB_PORT, Paths
-from tljh.traefik import API_USERNAME, api_address
+from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS
+from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint
 
-AUTHENTICATORS = {
-    "firstuse": "firstuseauthenticator.FirstUseAuthenticator",
-    "dummy": "jupyterhub.auth.DummyAuthenticator",
-    "pam": "jupyterhub.auth.PAMAuthenticator",
-}
-DEFAULT_APPS = {"jupyterlab": "/lab", "classic": "/tree"}
+CULL_DEFAULTS = {"enabled": True, "timeout": 600, "every": 60, "concurrency": 5, "max_age": 0, "users": False,
+                 "remove_named_servers": False}
 
 
 def hub_config(config: Any, paths: Paths, api_password: str) -> dict[str, dict[str, Any]]:
@@ -25,11 +22,17 @@ def hub_config(config: Any, paths: Paths, api_password: str) -> dict[str, dict[s
     return c
 
 
+def base_url(config: Any) -> str:
+    """config.yaml's base_url with exactly one / at each end."""
+    path = str(get_item(config, "base_url", "/") or "/").strip("/")
+    return f"/{path}/" if path else "/"
+
+
 def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
     port = get_item(config, "http.port", 80)
     return {
         "JupyterHub": {
-            "bind_url": f"http://:{port}{get_item(config, 'base_url', '/')}",
+            "bind_url": f"http://:{port}{base_url(config)}",
             "hub_bind_url": f"http://127.0.0.1:{HUB_PORT}",
             "cookie_secret_file": str(paths.state_dir / "jupyterhub_cookie_secret"),
             "db_url": f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}",
@@ -45,15 +48,18 @@ def _proxy(config: Any, paths: Paths, api_password: str) -> dict[str, dict[str, 
         "TraefikFileProviderProxy": {
             "should_start": False,
             "traefik_api_url": f"http://{api_address(config)}",
-            "traefik_api_username": API_USERNAME,
-            "traefik_api_password": api_password,
+            "traefik_api_username": get_item(config, "traefik_api.username") or API_USERNAME,
+            "traefik_api_password": get_item(config, "traefik_api.password") or api_password,
+            "traefik_entrypoint": entrypoint(config),
+            "traefik_api_entrypoint": API_ENTRYPOINT,
             "dynamic_config_file": str(paths.traefik_rules_dir / "rules.toml"),
         }
     }
 
 
 def authenticator_class(name: str) -> str:
-    return AUTHENTICATORS.get(name, name)
+    """The class path of a short name (firstuse, github, ...); a class path is kept as it is."""
+    return AUTH_SHORT_NAMES.get(AUTH_ALIASES.get(name, name), name)
 
 
 def _auth(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
@@ -92,11 +98,13 @@ def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
         spawner["mem_limit"] = get_item(config, "limits.memory")
     if get_item(config, "limits.cpu") is not None:
         spawner["cpu_limit"] = float(get_item(config, "limits.cpu"))
-    return {"SystemdSpawner": spawner}
+    groups = get_item(config, "users.extra_user_groups") or {}
+    extra = {str(group): [str(name) for name in names or []] for group, names in groups.items()}
+    return {"SystemdSpawner": spawner, "UserCreatingSpawner": {"extra_user_groups": extra}}
 
 
 def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
-    cull = {"enabled": True, "timeout": 600, "every": 60, "concurrency": 5, "max_age": 0, "users": False}
+    cull = dict(CULL_DEFAULTS)
     cull.update(get_item(config, "services.cull") or {})
     if not cull["enabled"]:
         return {}
@@ -105,7 +113,7 @@ def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
     command += [f"--concurrency={cull['concurrency']}", f"--max-age={cull['max_age']}"]
     if cull["users"]:
         command.append("--cull-users")
-    if cull.get("remove_named_servers"):
+    if cull["remove_named_servers"]:
         command.append("--remove-named-servers")
     scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     if cull["users"]:

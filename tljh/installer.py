@@ -44,8 +44,9 @@ from tljh.paths import (
     Paths,
 )
 from tljh.plugins import HookResults, PluginError, call_hook, hook_results, load_plugins, merge_specs
+from tljh.reload import remember_current
 from tljh.run import CommandError
-from tljh.traefik import render_static_config
+from tljh.traefik import render_static_config, render_tls_config
 from tljh.userenv import DEFAULT_KIND as DEFAULT_USER_ENV
 from tljh.userenv import KINDS as USER_ENV_KINDS
 from tljh.userenv import ExtraPackages, UserEnvironment, UserRequirements, user_environment
@@ -258,6 +259,7 @@ def config_steps(paths: Paths, options: Options, pm: Any = None) -> list[Step]:
             secret(paths.traefik_api_secret),
             KeptFile(paths.acme_json, lambda: b"", 0o600),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
+            File(paths.traefik_tls_rules, lambda: render_tls_config(config_file.load(paths.config_file)), 0o600),
         ]),
     ]
 
@@ -298,7 +300,22 @@ def apply_step(step: Step, journal: Journal, progress: Progress) -> tuple[Step, 
     return step, time.monotonic() - start
 
 
+def check_config(paths: Paths) -> None:
+    """config.yaml (if any) is valid before anything is changed; UserError listing its problems if not."""
+    from tljh.config import ConfigError
+    from tljh.schema import problems
+
+    try:
+        found = problems(config_file.load(paths.config_file))
+    except ConfigError as e:
+        raise UserError(str(e)) from None
+    if found:
+        raise UserError(f"{paths.config_file} is not valid; fix it (sudo tljh-config ...) and run again:\n  "
+                        + "\n  ".join(found))
+
+
 def install(paths: Paths, options: Options) -> None:
+    check_config(paths)
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
@@ -383,6 +400,7 @@ def wait_for_hub_step(paths: Paths, progress: Progress) -> None:
     except Exception:
         progress.failed(HUB_UP, time.monotonic() - start)
         raise
+    remember_current(paths)  # the configuration a failed `tljh-config reload` goes back to
     progress.finished(HUB_UP, time.monotonic() - start, "answers")
 
 

@@ -116,6 +116,31 @@ class Paths:
         return self.state_dir / "rules"
 
     @property
+    def traefik_tls_rules(self) -> Path:
+        """traefik dynamic config TLJH renders (TLS options, certificate); the hub owns rules.toml."""
+        return self.traefik_rules_dir / "tljh-tls.toml"
+
+    @property
+    def traefik_config_d(self) -> Path:
+        """The admin's extra traefik static config (*.toml), merged into traefik.toml."""
+        return self.config_dir / "traefik_config.d"
+
+    @property
+    def traefik_dynamic_config_d(self) -> Path:
+        """The admin's extra traefik dynamic config (*.toml), copied into the rules directory."""
+        return self.config_dir / "traefik_dynamic_config.d"
+
+    @property
+    def last_good_dir(self) -> Path:
+        """config.yaml and the proxy's rendered files as they were when the hub last came up healthy."""
+        return self.state_dir / "last-good"
+
+    @property
+    def failed_config(self) -> Path:
+        """The config.yaml a reload rolled back, kept for the admin to look at."""
+        return self.state_dir / "config.failed.yaml"
+
+    @property
     def traefik_api_secret(self) -> Path:
         return self.state_dir / "traefik-api.secret"
 

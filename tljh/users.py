@@ -72,3 +72,8 @@ def ensure_membership(name: str, group: str, member: bool) -> None:
 def ensure_admin_membership(name: str, admin: bool) -> None:
     ensure_membership(name, USERS_GROUP, True)
     ensure_membership(name, ADMINS_GROUP, admin)
+
+
+def groups_of(hub_name: str, extra_user_groups: dict[str, list[str]]) -> list[str]:
+    """The extra groups, in name order, whose member list holds hub_name."""
+    return sorted(group for group, names in extra_user_groups.items() if hub_name in (names or []))
