@@ -14,17 +14,15 @@ switch kinds is checked with the real installer on the session install.
 
 from __future__ import annotations
 
-import http.server
 import re
 import shlex
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
-from machine import REPO_ROOT, Machine
+from machine import Machine
+from standin import STANDIN, Served, serve_standin
 
 if TYPE_CHECKING:
     from conftest import Installation
@@ -33,34 +31,14 @@ HUB_PYTHON = "/opt/tljh/hub/bin/python"
 DRIVER = "/srv/tljh/integration-tests/userenv_driver.py"
 PREFIX = "/opt/tljh-conda-test"
 ENV = f"{PREFIX}/user"
-STANDIN = REPO_ROOT / "tests/standin/Miniforge3-standin.sh"
 SERVICES = ("jupyterhub", "traefik")
-
-
-@dataclass
-class Served:
-    url: str  # of the stand-in installer
-    requests: list[str]
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     """The stand-in installer over HTTP on the host's 127.0.0.1; records the paths requested."""
-    requests: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            super().__init__(*args, directory=str(STANDIN.parent), **kwargs)
-
-        def log_message(self, *args: object) -> None:
-            requests.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Served(f"http://127.0.0.1:{server.server_address[1]}/{STANDIN.name}", requests)
-    finally:
-        server.shutdown()
+    with serve_standin() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,8 @@ changes nothing and restarts nothing.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,12 +20,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hubclient import HubClient
-from machine import BOOTSTRAP_TIMEOUT, REPO_ROOT, Machine, tail
+from machine import BOOTSTRAP_TIMEOUT, Machine, tail
+from standin import STANDIN, serve_standin
 
 if TYPE_CHECKING:
     from conftest import Installation
 
-STANDIN = REPO_ROOT / "tests/standin/Miniforge3-standin.sh"
 USER = "/opt/tljh/user"
 LOG = "/opt/tljh/installer.log"
 SERVICES = ("jupyterhub", "traefik")
@@ -67,31 +65,20 @@ def take_down(machine: Machine) -> None:
 def conda_install(
     machine: Machine, installed: Installation, admin_name: str, admin_password: str
 ) -> Iterator[CondaInstall]:
-    requests: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            super().__init__(*args, directory=str(STANDIN.parent), **kwargs)
-
-        def log_message(self, *args: object) -> None:
-            requests.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {
-        "TLJH_MINIFORGE_URL": f"http://127.0.0.1:{server.server_address[1]}/{STANDIN.name}",
-        "TLJH_MINIFORGE_SHA256": hashlib.sha256(STANDIN.read_bytes()).hexdigest(),
-    }
-    try:
+    with serve_standin() as served:
+        env = {
+            "TLJH_MINIFORGE_URL": served.url,
+            "TLJH_MINIFORGE_SHA256": hashlib.sha256(STANDIN.read_bytes()).hexdigest(),
+        }
         take_down(machine)
         size = log_size(machine)
         result = machine.run(
             ["python3", "/srv/tljh/bootstrap/bootstrap.py", "--admin", f"{admin_name}:{admin_password}"],
             env=env, check=False, timeout=BOOTSTRAP_TIMEOUT,
         )
-        yield CondaInstall(result.stdout + result.stderr, result.returncode, log_since(machine, size), requests, env)
-    finally:
-        server.shutdown()
+        yield CondaInstall(
+            result.stdout + result.stderr, result.returncode, log_since(machine, size), served.requests, env
+        )
 
 
 def test_default_install_with_conda_succeeds(conda_install: CondaInstall) -> None:

@@ -110,42 +110,34 @@ def test_version_flag_prints_and_exits(bootstrap, capsys):
     assert capsys.readouterr().out.strip() == f"tljh bootstrap {tljh.__version__}"
 
 
-def test_waits_with_a_message_while_another_process_holds_the_dpkg_lock(bootstrap, tmp_path, capsys):
-    """A held lock (as apt holds it: an fcntl lock) makes the bootstrap wait, say so, then go on."""
+def hold_lock(path, seconds):
+    """Another process holding an fcntl lock on path (as apt does) for `seconds`; returns once it holds it."""
     import subprocess
+
+    path.touch()
+    code = "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_waits_with_a_message_while_another_process_holds_the_dpkg_lock(bootstrap, tmp_path, capsys):
+    """A held lock makes the bootstrap wait, say so, then go on."""
     import time
 
-    lock = tmp_path / "lock-frontend"
-    lock.touch()
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.5)",
-         str(lock)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    assert holder.stdout.readline().strip() == "held"
+    holder = hold_lock(tmp_path / "lock-frontend", 1.5)
     start = time.monotonic()
-    bootstrap.wait_for_dpkg_lock(str(lock), timeout=30)
+    bootstrap.wait_for_dpkg_lock(str(tmp_path / "lock-frontend"), timeout=30)
     assert time.monotonic() - start >= 0.5
     assert "waiting for another apt/dpkg" in capsys.readouterr().out
     holder.wait()
 
 
 def test_gives_up_on_a_lock_held_too_long(bootstrap, tmp_path):
-    import subprocess
-
-    lock = tmp_path / "lock-frontend"
-    lock.touch()
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(5)",
-         str(lock)],
-        stdout=subprocess.PIPE, text=True,
-    )
+    holder = hold_lock(tmp_path / "lock-frontend", 5)
     try:
-        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(bootstrap.BootstrapError, match="held .*lock-frontend"):
-            bootstrap.wait_for_dpkg_lock(str(lock), timeout=0.5)
+            bootstrap.wait_for_dpkg_lock(str(tmp_path / "lock-frontend"), timeout=0.5)
     finally:
         holder.kill()
         holder.wait()
