@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bootstrap The Littlest JupyterHub on a fresh Debian or Ubuntu server.
 
-    curl -L https://tljh.jupyter.org/bootstrap.py | sudo python3 - --admin NAME[:PASSWORD]
+    curl -L URL-OF-THIS-FILE | sudo python3 - --admin NAME[:PASSWORD]
 
 Standard library only; runs on the system python3 (3.9 and newer). It checks the machine,
 installs python3 and python3-venv with apt, makes the hub venv at <prefix>/hub (prefix
