@@ -14,7 +14,7 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["tljh", "tljh.*"]),
-    package_data={"tljh": ["requirements/*.txt", "units/*.service"]},
+    package_data={"tljh": ["install/requirements/*.txt", "install/units/*.service"]},
     install_requires=[
         "requests",
         "ruamel.yaml>=0.17",
@@ -33,5 +33,5 @@ setup(
         "jupyterhub-tmpauthenticator>=1",
         "jsonschema>=4.18",
     ],
-    entry_points={"console_scripts": ["tljh-config = tljh.config_cli:main"]},
+    entry_points={"console_scripts": ["tljh-config = tljh.cli.tljh_config:main"]},
 )

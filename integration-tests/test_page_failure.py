@@ -41,7 +41,7 @@ def stop_page_server(machine: Machine) -> None:
     """Stop the page server left up by the failed run, the way the next installer run does."""
     machine.run([
         "/opt/tljh/hub/bin/python3", "-c",
-        "from tljh.paths import Paths; from tljh.progress import stop_page; stop_page(Paths())",
+        "from tljh.paths import Paths; from tljh.install.progress import stop_page; stop_page(Paths())",
     ])
 
 

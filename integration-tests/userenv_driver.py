@@ -20,12 +20,12 @@ import sys
 from pathlib import Path
 
 from tljh.actions.conda import UserEnvError
-from tljh.installer import Step, apply_step
+from tljh.install.installer import Step, apply_step
 from tljh.journal import Journal
 from tljh.paths import Paths
-from tljh.progress import Progress
+from tljh.install.progress import Progress
 from tljh.run import CommandError
-from tljh.userenv import ExtraPackages, user_environment
+from tljh.install.userenv import ExtraPackages, user_environment
 
 
 def main(argv: list[str]) -> int:

@@ -20,7 +20,7 @@ from tljh.actions.python import PipPackages, PipRequirements, RequirementsFile
 from tljh.journal import NullJournal
 from tljh.paths import CONDA_FLOORS, MINIFORGE_SHA256, MINIFORGE_URL, MINIFORGE_VERSION
 from tljh.run import CommandError
-from tljh.userenv import CondaUserEnvironment, ExtraPackages, UserRequirements, VenvUserEnvironment
+from tljh.install.userenv import CondaUserEnvironment, ExtraPackages, UserRequirements, VenvUserEnvironment
 
 STANDIN = Path(__file__).resolve().parent / "standin" / "Miniforge3-standin.sh"
 STANDIN_SHA256 = hashlib.sha256(STANDIN.read_bytes()).hexdigest()

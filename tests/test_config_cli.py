@@ -3,7 +3,7 @@ import os
 import pytest
 
 from tljh.config import ConfigError, get_item, load
-from tljh.config_cli import build_parser, edit, main
+from tljh.cli.tljh_config import build_parser, edit, main
 
 
 @pytest.fixture

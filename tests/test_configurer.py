@@ -1,6 +1,6 @@
 import pytest
 
-from tljh.configurer import hub_config
+from tljh.hub.traits import hub_config
 from tljh.paths import HUB_PORT
 
 

@@ -7,7 +7,7 @@ import bcrypt
 
 from tljh.actions import Change
 from tljh.config import get_item, load
-from tljh.hubsetup import AdminUsers, Passwords, secret
+from tljh.install.hubsetup import AdminUsers, Passwords, secret
 from tljh.journal import Journal
 
 

@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from tljh.installer import SUDOERS, Admin, Options, UserError, choose_user_env, parse_admin, parse_args, render_unit
+from tljh.install.installer import SUDOERS, Admin, Options, UserError, choose_user_env, parse_admin, parse_args, render_unit
 from tljh.paths import ADMINS_GROUP, PACKAGE_DIR
 
-UNITS = sorted(p.name for p in (PACKAGE_DIR / "units").glob("*.service"))
+UNITS = sorted(p.name for p in (PACKAGE_DIR / "install" / "units").glob("*.service"))
 
 
 # parse_admin / parse_args
@@ -86,9 +86,9 @@ def test_rendered_units_point_into_the_prefix(paths):
     assert f"ExecStart={paths.traefik_bin} --configfile={paths.traefik_toml}" in traefik
     assert f"ReadWritePaths={paths.state_dir}" in traefik
     hub = render_unit("jupyterhub.service", paths)
-    assert f"ExecStart={paths.hub_env}/bin/python3 -m jupyterhub.app -f {PACKAGE_DIR / 'jupyterhub_config.py'}" in hub
+    assert f"ExecStart={paths.hub_env}/bin/python3 -m jupyterhub.app -f {PACKAGE_DIR / 'hub' / 'jupyterhub_config.py'}" in hub
     assert f"Environment=TLJH_INSTALL_PREFIX={paths.prefix}" in hub
-    assert (PACKAGE_DIR / "jupyterhub_config.py").is_file()
+    assert (PACKAGE_DIR / "hub" / "jupyterhub_config.py").is_file()
 
 
 # sudoers
@@ -111,7 +111,7 @@ def test_sudoers_passes_visudo(tmp_path):
 
 
 def test_check_config_refuses_an_invalid_config_before_installing(paths):
-    from tljh.installer import check_config
+    from tljh.install.installer import check_config
 
     check_config(paths)  # no config.yaml yet: fine
     paths.config_dir.mkdir(parents=True)

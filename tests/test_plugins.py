@@ -15,12 +15,12 @@ import pytest
 
 from tljh import config as config_file
 from tljh.actions.python import PluginPackages, RequirementsFile
-from tljh.hubconfig import configure
-from tljh.hubsetup import PluginConfigDefaults, add_missing
-from tljh.installer import UserError, parse_args, plugin_step, read_user_requirements, user_extra
+from tljh.hub.traits import configure
+from tljh.install.hubsetup import PluginConfigDefaults, add_missing
+from tljh.install.installer import UserError, parse_args, plugin_step, read_user_requirements, user_extra
 from tljh.journal import NullJournal
 from tljh.plugins import PluginError, call_hook, hook_results, load_plugins, merge_specs, spec_project
-from tljh.userenv import ExtraPackages, UserRequirements, VenvUserEnvironment
+from tljh.install.userenv import ExtraPackages, UserRequirements, VenvUserEnvironment
 
 ALL_HOOKS = '''
 from tljh.hooks import hookimpl

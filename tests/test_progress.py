@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tljh.installer import started_at
-from tljh.progress import Progress, hub_url, server_address
+from tljh.install.installer import started_at
+from tljh.install.progress import Progress, hub_url, server_address
 
 TITLES = ["system packages", "hub environment", "user environment"]
 

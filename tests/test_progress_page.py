@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tljh.paths import Paths
-from tljh.progress import PageStatus, page_server_pid, stop_page
+from tljh.install.progress import PageStatus, page_server_pid, stop_page
 
 SECRET = "root:x:0:0:secret-line-that-must-never-be-served"
 LOG_TEXT = "line 1 of the install\nline 2 of the install\n"
@@ -181,7 +181,7 @@ def test_port_in_use_is_said_and_the_page_skipped(bootstrap, server, files, caps
 
 
 def test_forked_server_serves_until_the_installer_stops_it(bootstrap, files, paths):
-    """The whole lifecycle across both sides: bootstrap forks it, tljh.progress stops it, files go."""
+    """The whole lifecycle across both sides: bootstrap forks it, tljh.install.progress stops it, files go."""
     server = bootstrap.bind_page(files, ("127.0.0.1", 0))
     port = server.server_address[1]
     bootstrap.Status(files.status, files.log)

@@ -101,7 +101,7 @@ def test_pip_packages_plans_only_what_is_missing_or_at_another_version(tmp_path)
 def test_venv_user_environment_adds_extra_pip_packages_only_when_asked(tmp_path):
     from tljh.actions.python import PipPackages
     from tljh.paths import Paths
-    from tljh.userenv import ExtraPackages, user_environment
+    from tljh.install.userenv import ExtraPackages, user_environment
 
     env = user_environment("venv", Paths(prefix=tmp_path))
     assert not any(isinstance(a, PipPackages) for a in env.actions(ExtraPackages()))

@@ -1,11 +1,11 @@
-"""tljh.reload: what a reload restarts, the last good configuration, and the rollback (services mocked)."""
+"""tljh.cli.reload: what a reload restarts, the last good configuration, and the rollback (services mocked)."""
 
 import pytest
 
-from tljh import reload as reload_module
+from tljh.cli import reload as reload_module
 from tljh.config import ConfigError
 from tljh.health import HubNotReady
-from tljh.reload import HUB, PROXY, ReloadFailed, Snapshot, load_good, reload, save_good, units_to_restart
+from tljh.cli.reload import HUB, PROXY, ReloadFailed, Snapshot, load_good, reload, save_good, units_to_restart
 from tljh.traefik import proxy_files, write_proxy_files
 
 

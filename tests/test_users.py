@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from tljh.users import UNIX_NAME_MAX, UNIX_PREFIX, unix_suffix, unix_username
+from tljh.hub.users import UNIX_NAME_MAX, UNIX_PREFIX, unix_suffix, unix_username
 
 UNIX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 ODD_NAMES = [
@@ -53,7 +53,7 @@ def test_name_is_deterministic():
 
 
 def test_groups_of():
-    from tljh.users import groups_of
+    from tljh.hub.users import groups_of
 
     groups = {"gpu": ["alice", "bob"], "docker": ["alice"], "empty": [], "none": None}
     assert groups_of("alice", groups) == ["docker", "gpu"]

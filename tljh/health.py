@@ -31,7 +31,7 @@ def _local_host(address: str) -> str:
 
 def hub_api_url(config: Any) -> str:
     """/hub/api through the proxy: over https when it is on (http then only redirects)."""
-    from tljh.configurer import base_url
+    from tljh.hub.traits import base_url
 
     if get_item(config, "https.enabled", False):
         host = _local_host(str(get_item(config, "https.address", "")))

@@ -13,7 +13,7 @@ from typing import Mapping
 
 DEFAULT_PREFIX = Path("/opt/tljh")
 PACKAGE_DIR = Path(__file__).resolve().parent
-REQUIREMENTS_DIR = PACKAGE_DIR / "requirements"
+REQUIREMENTS_DIR = PACKAGE_DIR / "install" / "requirements"
 
 TRAEFIK_VERSION = "3.7.15"
 HUB_REQUIREMENTS = REQUIREMENTS_DIR / "hub.txt"

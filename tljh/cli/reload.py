@@ -17,7 +17,7 @@ from typing import Any
 
 from tljh import config as config_file
 from tljh.config import ConfigError
-from tljh.configurer import hub_config
+from tljh.hub.traits import hub_config
 from tljh.health import HubNotReady, unit_state, wait_for_hub
 from tljh.paths import Paths
 from tljh.run import CommandError, run

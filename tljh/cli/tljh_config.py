@@ -113,7 +113,7 @@ def show(path: Path) -> str:
 
 
 def reload(component: str, paths: Paths, config_path: Path, timeout: float) -> str:
-    from tljh.reload import reload as apply_config
+    from tljh.cli.reload import reload as apply_config
 
     print(f"reloading the {component}: validating {config_path} ...", flush=True)
     outcome = apply_config(component, paths, config_path, timeout)
@@ -134,7 +134,7 @@ def run_command(args: argparse.Namespace, paths: Paths) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tljh.health import HubNotReady
-    from tljh.reload import ReloadFailed
+    from tljh.cli.reload import ReloadFailed
 
     paths = Paths.from_env()
     args = build_parser(paths.config_file).parse_args(argv)

@@ -8,7 +8,7 @@ from typing import Any
 from systemdspawner import SystemdSpawner
 from traitlets import Dict
 
-from tljh.users import ensure_admin_membership, ensure_membership, ensure_user, groups_of, unix_suffix
+from tljh.hub.users import ensure_admin_membership, ensure_membership, ensure_user, groups_of, unix_suffix
 
 
 class UserCreatingSpawner(SystemdSpawner):

@@ -1,9 +1,11 @@
-"""config.yaml → JupyterHub traitlets, as a plain {Class: {trait: value}} mapping."""
+"""config.yaml → JupyterHub traitlets: the {Class: {trait: value}} mapping, and applying it to the hub's `c`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from tljh import config as config_file
 from tljh.config import get_item
 from tljh.paths import HUB_PORT, Paths
 from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS
@@ -37,7 +39,7 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "cookie_secret_file": str(paths.state_dir / "jupyterhub_cookie_secret"),
             "db_url": f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}",
             "cleanup_servers": False,
-            "spawner_class": "tljh.spawner.UserCreatingSpawner",
+            "spawner_class": "tljh.hub.spawner.UserCreatingSpawner",
             "proxy_class": "traefik_file",
         }
     }
@@ -124,3 +126,23 @@ def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "load_roles": [{"name": "idle-culler", "scopes": scopes, "services": ["cull-idle"]}],
         }
     }
+
+def configure(c: Any, paths: Paths | None = None) -> None:
+    """Set c from config.yaml, then let plugins and jupyterhub_config.d snippets edit it."""
+    paths = paths or Paths.from_env()
+    api_password = paths.traefik_api_secret.read_text().strip()
+    for cls, traits in hub_config(config_file.load(paths.config_file), paths, api_password).items():
+        for name, value in traits.items():
+            setattr(c[cls], name, value)
+    from tljh.hooks import plugin_manager
+    from tljh.plugins import call_hook
+
+    call_hook(plugin_manager(), "tljh_custom_jupyterhub_config", c=c)
+    for snippet in sorted(paths.config_d.glob("*.py")):
+        _load_snippet(c, snippet)
+
+
+def _load_snippet(c: Any, path: Path) -> None:
+    """Run one jupyterhub_config.d file with the same `c` (and get_config) a config file sees."""
+    code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    exec(code, {"c": c, "get_config": lambda: c, "__file__": str(path)})
