@@ -178,6 +178,30 @@ def admin_server(installed: Installation, hub_url: str, admin_name: str, admin_p
     return client
 
 
+# ---------------------------------------------------------------- heavy tests on one distro
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "one_distro: a long test (many installs, load, reboots) that runs only on the first distro of "
+        "TLJH_TEST_DISTROS, to keep CI's time bounded; what it proves does not depend on the distro",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect `one_distro` tests for every distro but the first."""
+    first = distros_under_test()[:1]
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        distro = callspec.params.get("machine") if callspec is not None else None
+        heavy = item.get_closest_marker("one_distro") is not None
+        (drop if heavy and distro is not None and [distro] != first else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 # ---------------------------------------------------------------- reporting
 
 
