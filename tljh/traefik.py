@@ -203,6 +203,18 @@ def unreadable(rules_file: Path) -> bool:
     return False
 
 
+def rules_differ(rules_file: Path, routes: dict[str, Any]) -> bool:
+    """Whether rules_file lacks the hub's routes as the hub holds them (missing, unreadable, other routes).
+
+    jupyterhub-traefik-proxy keeps its routes' record under the file's `jupyterhub` table.
+    """
+    import toml
+
+    if unreadable(rules_file) or not rules_file.is_file():
+        return True
+    return bool(toml.loads(rules_file.read_text(encoding="utf-8")).get("jupyterhub", {}) != routes)
+
+
 def set_aside_unreadable(rules_file: Path) -> Path | None:
     """Ensure rules_file is readable TOML or absent: an unreadable one is moved to NAME.unreadable.
 

@@ -124,7 +124,7 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float) -> s
 def run_command(args: argparse.Namespace, paths: Paths) -> str:
     path: Path = args.config_path
     what = " ".join(str(a) for a in (args.command, getattr(args, "key", ""), getattr(args, "component", "")) if a)
-    with config_file.locked(path, what):
+    with config_file.locked(path, f"tljh-config {what}"):
         if args.command == "show":
             return show(path).rstrip("\n")
         if args.command == "reload":

@@ -40,7 +40,7 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "db_url": f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}",
             "cleanup_servers": False,
             "spawner_class": "tljh.hub.spawner.UserCreatingSpawner",
-            "proxy_class": "traefik_file",
+            "proxy_class": "tljh.hub.proxy.RulesKeepingProxy",
         }
     }
 

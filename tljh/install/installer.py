@@ -28,6 +28,7 @@ from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Syml
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.health import HubNotReady, wait_for_hub
+from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.journal import Journal
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
@@ -394,6 +395,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(paths)
     log.info("tljh %s installer starting with prefix %s", __version__, paths.prefix)
     start = started_at(os.environ)
+    try:
+        take_install_lock(paths.prefix, "installer")
+    except InstallRunning as e:  # not _fail: the page and the log belong to the run that holds the lock
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     try:
         install(paths, options)
     except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:
