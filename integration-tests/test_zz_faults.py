@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hubclient import HubClient, http_get
+from hubclient import HubClient, HubClientError, http_get
 from machine import BOOTSTRAP_TIMEOUT, Machine, bootstrap_argv, tail
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def tljh_config(machine: Machine, *args: str) -> subprocess.CompletedProcess[str
 def hub_answers(hub_url: str) -> bool:
     try:
         return http_get(f"{hub_url}/hub/api", timeout=2).status_code == 200
-    except Exception:
+    except HubClientError:
         return False
 
 

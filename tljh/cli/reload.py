@@ -232,7 +232,7 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float = DEF
     with signals(_raise_interrupted):
         try:
             seconds = apply(files, config, paths, units, timeout)
-        except BaseException as failure:
+        except BaseException as failure:  # noqa: BLE001  every way out but success is rolled back
             with signals(_ignore):
                 message = rollback(paths, config_path, raw, good, failure, timeout)
             if isinstance(failure, (KeyboardInterrupt, Interrupted)):
@@ -262,12 +262,12 @@ def rollback(paths: Paths, config_path: Path, raw: bytes, good: Snapshot, failur
     try:
         write_atomic(paths.failed_config, raw, 0o600)
         config_file.replace(config_path, good.config_bytes)
-    except Exception as second:
+    except Exception as second:  # noqa: BLE001  reported to the admin, never a traceback
         return f"{what}Putting the last good {config_path} back failed as well: {describe(second)}"
     kept = f"Your configuration was saved to {paths.failed_config}; {config_path} is back to the last good one"
     try:
         set_aside_unreadable(paths.traefik_rules_dir / "rules.toml")
         seconds = apply(good.files, good.config(), paths, [PROXY, HUB], timeout)
-    except Exception as second:
+    except Exception as second:  # noqa: BLE001  reported to the admin, never a traceback
         return f"{what}{kept}, but the hub did not come back with it either:\n{describe(second)}"
     return f"{what}{kept}, and the hub is serving with it again ({seconds:.1f}s)."

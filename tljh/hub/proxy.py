@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy  # type: ignore[import-not-found]
-from traitlets import Float  # type: ignore[import-not-found]
+from traitlets import Float
 
 from tljh.traefik import rules_differ
 
