@@ -94,6 +94,11 @@ def user(admin_server: HubClient) -> HubClient:
 
 def test_reload_repairs_an_unreadable_rules_file(machine: Machine, session_config: bytes, user: HubClient,
                                                   hub_url: str) -> None:
+    """Measured before: "tljh-config: unexpected error: TomlDecodeError", nothing repaired.
+
+    The hub is stopped first, so that it cannot rewrite the file itself before the reload runs.
+    """
+    machine.run(["systemctl", "stop", "jupyterhub"])
     rules = machine.host_path(RULES)
     rules.write_text(rules.read_text() + "garbage appended by a full disk [\n")
     result = tljh_config(machine, "reload")
@@ -110,6 +115,7 @@ def test_a_reload_interrupted_during_the_wait_restores_the_last_good_config(
     assert tljh_config(machine, "set", "limits.cpu", "1").returncode == 0
     driven = machine.run(["python3", "-c", INTERRUPT_DRIVER, signame], timeout=300).stdout
     code, _, stderr = driven.partition("\n")
+    print(f"\nreload interrupted by {signame}: {stderr.strip().splitlines()[-1]}", file=sys.stderr)
     assert code.strip() == "130", driven
     assert f"interrupted by {signame}" in stderr and "serving with it again" in stderr, stderr
     assert machine.host_path(CONFIG).read_bytes() == session_config
@@ -137,6 +143,20 @@ def test_a_sigkilled_service_comes_back_and_users_keep_their_servers(
     assert user.evaluate("6 * 7") == "42"
 
 
+@pytest.mark.parametrize("damage", ["rm -f", "truncate -s 0"])
+def test_the_hub_rewrites_a_lost_rules_file_while_it_runs(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, damage: str
+) -> None:
+    hub_since = active_since(machine, "jupyterhub")
+    machine.run(["sh", "-c", f"{damage} {RULES}"])
+    start = time.monotonic()
+    seconds = wait_until_answering(hub_url, timeout=30)
+    user.open_server()
+    print(f"\nrules.toml damaged ({damage}): routes back after {time.monotonic() - start:.1f}s "
+          f"(hub API after {seconds:.1f}s)", file=sys.stderr)
+    assert active_since(machine, "jupyterhub") == hub_since  # without a restart
+
+
 # ---------------------------------------------------------------- the installer's record stays current
 
 
@@ -154,3 +174,30 @@ def test_a_rerun_after_a_reload_restarts_nothing(machine: Machine, session_confi
     assert result.returncode == 0, tail(result.stdout + result.stderr, 60)
     assert {unit: active_since(machine, unit) for unit in SERVICES} == before
     assert hub_answers(hub_url)
+
+
+# ---------------------------------------------------------------- power cut and boot
+
+
+@pytest.mark.one_distro
+def test_after_a_power_cut_with_a_broken_rules_file_the_machine_comes_back_serving(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
+    admin_account: str,
+) -> None:
+    """Power cut right after a bad write (garbage appended to rules.toml): hub, proxy and logins come
+    back by themselves, the user's files are intact, and the server that was running starts again."""
+    home_file = f"/home/{admin_account}/kept-across-reboot.txt"
+    machine.run(["sh", "-c", f"echo data > {home_file} && chown {admin_account}: {home_file}"])
+    rules = machine.host_path(RULES)
+    rules.write_text(rules.read_text() + "garbage [\n")
+    seconds = machine.power_cycle(hard=True)
+    answered = wait_until_answering(hub_url, timeout=90)
+    print(f"\nbooted in {seconds:.1f}s; the hub answered {answered:.1f}s later", file=sys.stderr)
+    assert machine.run(["cat", home_file]).stdout == "data\n"
+    fresh = HubClient(hub_url)
+    fresh.login(admin_name, admin_password)
+    fresh.start_server()
+    fresh.open_server()
+    assert fresh.evaluate("6 * 7") == "42"
+    user.start_server()  # the session's client too: the files after this one expect its server running
+    user.open_server()

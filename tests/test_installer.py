@@ -121,3 +121,13 @@ def test_check_config_refuses_an_invalid_config_before_installing(paths):
     paths.config_file.write_text("limits: [unclosed\n")
     with pytest.raises(UserError, match="is not valid YAML"):
         check_config(paths)
+
+
+@pytest.mark.parametrize(("name", "most"), [("jupyterhub.service", 0.1), ("traefik.service", 0.5)])
+def test_units_restart_at_once_and_never_give_up(paths, name, most):
+    """A SIGKILLed hub or proxy comes back within seconds; a start limit would leave it down for good
+    (and make `systemctl restart` in a reload's rollback fail)."""
+    lines = render_unit(name, paths).splitlines()
+    assert "StartLimitIntervalSec=0" in lines and "Restart=always" in lines
+    restart_sec = next(line.split("=", 1)[1] for line in lines if line.startswith("RestartSec="))
+    assert restart_sec.endswith("ms") and int(restart_sec[:-2]) / 1000 <= most
