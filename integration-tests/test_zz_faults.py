@@ -157,6 +157,46 @@ def test_the_hub_rewrites_a_lost_rules_file_while_it_runs(
     assert active_since(machine, "jupyterhub") == hub_since  # without a restart
 
 
+# ---------------------------------------------------------------- a failed upgrade leaves the hub serving
+
+HUB_TXT = "/opt/tljh/hub/lib/python3*/site-packages/tljh/install/requirements/hub.txt"
+CLOSED_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on port 9
+
+
+@pytest.mark.parametrize("failure", ["missing plugin", "missing pinned package", "index unreachable"])
+def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
+    failure: str,
+) -> None:
+    argv = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
+    env: dict[str, str] = {}
+    extra_pin = {"missing pinned package": "tljh-no-such-package-zz==1.0", "index unreachable": "tabulate==0.9.0"}
+    if failure == "missing plugin":
+        argv += ["--plugin", "tljh-no-such-plugin-zz==1.0"]
+    else:
+        machine.run(["sh", "-c", f"cp {HUB_TXT} /root/hub.txt && echo {extra_pin[failure]} >> {HUB_TXT}"])
+    if failure == "index unreachable":
+        env = {"PIP_INDEX_URL": CLOSED_INDEX, "PIP_RETRIES": "2", "PIP_TIMEOUT": "3"}
+    dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
+    before, hub_since = machine.run(dists).stdout, active_since(machine, "jupyterhub")
+    try:
+        result = machine.run(argv, env=env, check=False, timeout=BOOTSTRAP_TIMEOUT)
+    finally:
+        if failure != "missing plugin":
+            machine.run(["sh", "-c", f"cp /root/hub.txt {HUB_TXT}"])
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, tail(output, 40)
+    assert "hub environment" in output or "plugin" in output, tail(output, 40)
+    if failure == "index unreachable":
+        assert "127.0.0.1" in output, tail(output, 40)  # says where it could not fetch from
+    assert machine.run(dists).stdout == before  # nothing half-installed
+    assert active_since(machine, "jupyterhub") == hub_since and hub_answers(hub_url)
+    user.open_server()
+    machine.run(["systemctl", "restart", "jupyterhub"])  # the next restart meets the same, whole env
+    wait_until_answering(hub_url)
+    user.open_server()
+
+
 # ---------------------------------------------------------------- the installer's record stays current
 
 

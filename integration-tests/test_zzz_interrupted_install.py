@@ -20,7 +20,6 @@ no-op re-run restarts nothing. The number of interruption points is printed.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass
