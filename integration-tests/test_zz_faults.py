@@ -7,6 +7,8 @@ configuration, which the last one checks with a no-op re-run of the installer.
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -195,6 +197,23 @@ def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
     machine.run(["systemctl", "restart", "jupyterhub"])  # the next restart meets the same, whole env
     wait_until_answering(hub_url)
     user.open_server()
+
+
+# ---------------------------------------------------------------- one install at a time
+
+
+def test_a_second_install_stops_naming_the_first(machine: Machine, session_config: bytes, admin_name: str,
+                                                 admin_password: str) -> None:
+    installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
+    bootstrap = ["python3", "/srv/tljh/bootstrap/bootstrap.py", *bootstrap_argv(admin_name, admin_password)]
+    script = (f"{shlex.join(installer)} > /root/first.log 2>&1 & first=$!; "
+              "for i in $(seq 100); do grep -q \"pid $first, the installer\" /opt/tljh/.install.lock && break; sleep 0.1; done; "
+              f"{shlex.join(bootstrap)} 2>&1; echo second=$? first=$first; wait $first; echo first=$?")
+    out = machine.run(["bash", "-c", script], timeout=BOOTSTRAP_TIMEOUT).stdout
+    first_pid = re.search(r"second=1 first=(\d+)", out)
+    assert first_pid, out
+    assert f"another install is running on this machine (pid {first_pid.group(1)}, the installer" in out, out
+    assert out.rstrip().endswith("first=0"), out + machine.run(["cat", "/root/first.log"]).stdout
 
 
 # ---------------------------------------------------------------- the installer's record stays current
