@@ -144,3 +144,23 @@ def test_a_venv_whose_creation_was_interrupted_is_made_again(tmp_path):
     assert [c.what for c in Venv(env).plan()] == ["recreate"]  # python there, pip never finished
     fake_venv(env, "pip-24.0")
     assert Venv(env).plan() == []
+
+
+def test_a_venv_being_made_when_the_run_was_killed_is_made_again_and_not_refused(paths):
+    """The marker is there from before `python -m venv` starts until it ends."""
+    from tljh.actions.python import Venv
+    from tljh.install.userenv import VenvUserEnvironment
+
+    env = paths.user_env
+    (env / "lib").mkdir(parents=True)  # what venv makes first, before pyvenv.cfg
+    paths.state_dir.mkdir(parents=True)
+    paths.user_env_unfinished.write_text(f"{env}\n")
+    VenvUserEnvironment(paths).check()  # not refused as "not a venv"
+    assert [c.what for c in Venv(env, unfinished=paths.user_env_unfinished).plan()] == ["recreate"]
+    paths.user_env_unfinished.unlink()
+    from tljh.actions.conda import UserEnvError
+
+    import pytest
+
+    with pytest.raises(UserEnvError, match="is not empty and is not a venv"):
+        VenvUserEnvironment(paths).check()

@@ -85,18 +85,25 @@ def outdated(pins: dict[str, str | None], installed: dict[str, str]) -> list[str
 
 
 class Venv(Action):
-    """A Python virtual environment made by the system's python3."""
+    """A Python virtual environment made by the system's python3.
+
+    With `unfinished` (a marker file), the marker is present while the venv is being made: a
+    venv left unfinished by a crash is made again by the next run, even before its pyvenv.cfg
+    or its pip exist.
+    """
 
     kind = "venv"
 
-    def __init__(self, path: Path, python: str = "/usr/bin/python3") -> None:
-        self.path, self.python = path, python
+    def __init__(self, path: Path, python: str = "/usr/bin/python3", unfinished: Path | None = None) -> None:
+        self.path, self.python, self.unfinished = path, python, unfinished
 
     @property
     def title(self) -> str:
         return f"venv {self.path}"
 
     def plan(self) -> list[Change]:
+        if self.unfinished is not None and self.unfinished.exists():
+            return [Change("recreate", str(self.path))]
         if not (self.path / "bin/python").exists():
             return [Change("create", str(self.path))]
         if not pip_complete(self.path):  # made by a run that was interrupted
@@ -106,11 +113,12 @@ class Venv(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         self._record(journal, changes[0])
         clear = ["--clear"] if changes[0].what == "recreate" else []
+        if self.unfinished is not None:
+            self.unfinished.parent.mkdir(parents=True, exist_ok=True)
+            self.unfinished.write_text(f"{self.path}\n")
         run([self.python, "-m", "venv", *clear, str(self.path)])
-
-    def revert(self, entry: Entry) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
+        if self.unfinished is not None:
+            self.unfinished.unlink(missing_ok=True)
 
 class PipRequirements(Action):
     """Every pinned project of a requirements file installed at its pinned version in a venv."""
