@@ -84,7 +84,7 @@ def test_changed_inputs_restart_the_running_service(service, fake_commands, jour
     assert action.plan() == [Change("restart", UNIT)]
     fake_commands.forget_calls()
     assert action.apply(journal) == [Change("restart", UNIT)]
-    assert [c for c in fake_commands.calls() if " is-" not in c] == [f"systemctl restart {UNIT}"]
+    assert [c for c in fake_commands.calls() if " is-" not in c] == ["systemctl daemon-reload", f"systemctl restart {UNIT}"]
     assert action.plan() == []
 
 
