@@ -196,6 +196,17 @@ def test_apt_journals_then_updates_and_installs_the_missing_ones_only(fake_comma
     assert not [c for c in fake_commands.calls() if c.startswith("apt-get")]
 
 
+def test_apt_first_finishes_what_a_killed_run_left_half_done(fake_commands, journal):
+    """apt-get refuses to work after an interrupted dpkg until `dpkg --configure -a` has run."""
+    fake_commands.set("dpkg-interrupted")
+    AptPackages(["curl"]).apply(journal)
+    calls = [c for c in fake_commands.calls() if c.startswith(("dpkg ", "apt-get"))]
+    assert calls[:2] == ["dpkg --audit", "dpkg --configure -a"] and calls[2].startswith("apt-get")
+    fake_commands.forget_calls()
+    AptPackages(["sudo"]).apply(journal)
+    assert "dpkg --configure -a" not in fake_commands.calls()
+
+
 def test_apt_revert_removes_the_package(fake_commands):
     AptPackages(["curl"]).revert(Entry("apt", "curl", "install"))
     assert fake_commands.calls() == ["apt-get remove --yes curl"]
