@@ -29,7 +29,7 @@ from tljh.config import ConfigError
 from tljh.hub.traits import hub_config
 from tljh.health import HubNotReady, unit_state, wait_for_hub
 from tljh.paths import Paths
-from tljh.actions.files import File
+from tljh.actions.files import DiskFull, File
 from tljh.journal import Entry, Journal
 from tljh.run import CommandError
 from tljh.schema import problems
@@ -254,7 +254,7 @@ def describe(failure: BaseException) -> str:
         return f"{failure}\n{failure.tail()}"
     if isinstance(failure, KeyboardInterrupt):
         return "interrupted by SIGINT (Ctrl-C)"
-    if isinstance(failure, (HubNotReady, Interrupted)):
+    if isinstance(failure, (HubNotReady, Interrupted, DiskFull)):
         return str(failure)
     log.debug("unexpected error during reload", exc_info=failure)
     return f"unexpected error: {type(failure).__name__}: {failure}"

@@ -24,7 +24,7 @@ from tljh import config as config_file
 from tljh.config import get_item
 from tljh.actions import Action, Change
 from tljh.actions.conda import UserEnvError
-from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Symlink
+from tljh.actions.files import Directory, DiskFull, File, ForeignFileError, KeptFile, Symlink
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.health import HubNotReady, wait_for_hub
@@ -402,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         install(paths, options)
-    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:
+    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull) as e:
         return _fail(str(e), paths)
     except CommandError as e:
         return _fail(f"{e}\n{e.tail()}", paths)
