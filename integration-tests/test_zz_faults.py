@@ -199,6 +199,27 @@ def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
     user.open_server()
 
 
+# ---------------------------------------------------------------- a full disk
+
+
+def test_a_full_disk_leaves_config_yaml_whole_and_says_where(machine: Machine, session_config: bytes) -> None:
+    """config.yaml's directory on a small file system that is then filled up."""
+    fill = ("cp -a /opt/tljh/config/. /root/config-copy/ && mount -t tmpfs -o size=256k,mode=700 tmpfs /opt/tljh/config"
+            " && cp -a /root/config-copy/. /opt/tljh/config/ && (dd if=/dev/zero of=/opt/tljh/config/filler bs=4k || true)")
+    machine.run(["sh", "-c", f"mkdir -p /root/config-copy && {fill}"])
+    try:
+        full = tljh_config(machine, "set", "limits.cpu", "3")
+        assert full.returncode == 1
+        assert full.stderr.startswith("tljh-config: no space left on the file system of /opt/tljh/config to write "
+                                      "config.yaml"), full.stderr
+        assert machine.run(["cat", CONFIG]).stdout.encode() == session_config  # inside: the host does not see the mount
+        machine.run(["rm", "/opt/tljh/config/filler"])
+        assert tljh_config(machine, "set", "limits.cpu", "3").returncode == 0  # after freeing space
+    finally:
+        machine.run(["umount", "/opt/tljh/config"])
+    assert machine.host_path(CONFIG).read_bytes() == session_config
+
+
 # ---------------------------------------------------------------- one install at a time
 
 
