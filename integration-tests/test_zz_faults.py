@@ -199,6 +199,29 @@ def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
     user.open_server()
 
 
+def test_an_upgrade_killed_half_way_is_put_back_before_the_hub_starts_again(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
+) -> None:
+    """SIGKILL to the installer's process group while pip upgrades the hub env; then a restart (as a reboot would)."""
+    installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
+    dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
+    before = machine.run(dists).stdout
+    machine.run(["sh", "-c", f"cp {HUB_TXT} /root/hub.txt && echo tabulate==0.9.0 >> {HUB_TXT}"])
+    script = (f"setsid {shlex.join(installer)} > /root/killed.log 2>&1 & pid=$!; "
+              "for i in $(seq 1200); do [ -e /opt/tljh/state/hub-env.upgrading ] && pgrep -f 'pip install' >/dev/null && break; sleep 0.05; done; "
+              "kill -KILL -- -$pid; wait $pid; ls -d /opt/tljh/hub.previous /opt/tljh/state/hub-env.upgrading")
+    try:
+        killed = machine.run(["bash", "-c", script], check=False, timeout=BOOTSTRAP_TIMEOUT)
+    finally:
+        machine.run(["sh", "-c", f"cp /root/hub.txt {HUB_TXT}"])
+    assert "/opt/tljh/hub.previous" in killed.stdout, killed.stdout + killed.stderr  # killed while upgrading
+    machine.run(["systemctl", "restart", "jupyterhub"])
+    wait_until_answering(hub_url)
+    assert machine.run(dists).stdout == before  # the env as it was before the upgrade
+    assert not machine.succeeds(["ls", "/opt/tljh/hub.previous"])
+    user.open_server()
+
+
 # ---------------------------------------------------------------- a full disk
 
 

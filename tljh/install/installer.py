@@ -28,6 +28,7 @@ from tljh.actions.files import Directory, DiskFull, File, ForeignFileError, Kept
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.health import HubNotReady, wait_for_hub
+from tljh.install.hubenv import HubEnvBackup
 from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.journal import Journal
@@ -303,30 +304,53 @@ def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
         s.title for s in access_steps(paths) + config_steps(paths, options) + service_steps(paths)
     ] + [HUB_UP, POST_INSTALL]
     progress = Progress(titles, page=PageStatus.open(paths, titles))
+    backup = HubEnvBackup(paths)
     try:
-        for step in before:
-            apply_step(step, journal, progress)
-        _save_state(paths, {**state, "user_env": kind, "version": __version__,
-                            "plugins": plugin_action.specs, "plugin_projects": plugin_action.projects})
-        pm = _fresh_plugin_manager()
-        results = hook_results(pm)
-        packages = Step(PLUGIN_PACKAGES, [AptPackages(list(results.apt))] if results.apt else [])
-        extra = user_extra(results, user_env, requirements, say=progress.say)
-        envs = environment_steps(paths, user_env, extra, results.hub_pip)
-        after = access_steps(paths) + config_steps(paths, options, pm)
-        services = service_steps(paths)
-        apply_step(packages, journal, progress)
-        with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-            list(pool.map(lambda s: apply_step(s, journal, progress), envs))
-        for step in after:
-            apply_step(step, journal, progress)
-        hand_over_page(paths, progress)
-        for step in services:
-            apply_step(step, journal, progress)
-        wait_for_hub_step(paths, progress)
-        post_install_step(pm, progress)
+        _apply_all(paths, options, state, kind, requirements, user_env, journal, progress, before, plugins,
+                   plugin_action, backup)
+    except BaseException:
+        if backup.restore():
+            progress.say(f"the hub environment {paths.hub_env} was put back as it was before this run")
+        raise
     finally:
         progress.close()
+
+
+def _apply_all(paths: Paths, options: Options, state: dict[str, Any], kind: str, requirements: UserRequirements | None,
+               user_env: UserEnvironment, journal: Journal, progress: Progress, before: list[Step], plugins: Step,
+               plugin_action: PluginPackages, backup: HubEnvBackup) -> None:
+    """Every step in order; the hub env copied (backup) before the first step that changes it."""
+    for step in before:
+        if step is plugins and _changes_ahead(step):
+            backup.before_change()
+        apply_step(step, journal, progress)
+    _save_state(paths, {**state, "user_env": kind, "version": __version__,
+                        "plugins": plugin_action.specs, "plugin_projects": plugin_action.projects})
+    pm = _fresh_plugin_manager()
+    results = hook_results(pm)
+    packages = Step(PLUGIN_PACKAGES, [AptPackages(list(results.apt))] if results.apt else [])
+    extra = user_extra(results, user_env, requirements, say=progress.say)
+    envs = environment_steps(paths, user_env, extra, results.hub_pip)
+    after = access_steps(paths) + config_steps(paths, options, pm)
+    services = service_steps(paths)
+    apply_step(packages, journal, progress)
+    if _changes_ahead(envs[0]):
+        backup.before_change()
+    with ThreadPoolExecutor(max_workers=len(envs)) as pool:
+        list(pool.map(lambda s: apply_step(s, journal, progress), envs))
+    backup.done()
+    for step in after:
+        apply_step(step, journal, progress)
+    hand_over_page(paths, progress)
+    for step in services:
+        apply_step(step, journal, progress)
+    wait_for_hub_step(paths, progress)
+    post_install_step(pm, progress)
+
+
+def _changes_ahead(step: Step) -> bool:
+    """Whether any action of step has something to change."""
+    return any(action.plan() for action in step.actions)
 
 
 def _fresh_plugin_manager() -> Any:
