@@ -48,6 +48,15 @@ STILL_RUNNING_EVERY = 10.0  # seconds between "still running" lines during a lon
 STEPS = ("bootstrap: python3 (apt)", "bootstrap: hub venv", "bootstrap: tljh package")
 
 
+# What this bootstrap made on the machine, handed to the installer (TLJH_BOOTSTRAP_MADE, JSON)
+# so it is journalled like the installer's own changes and uninstall can undo it.
+MADE: list[dict[str, str]] = []
+
+
+def made(kind: str, target: str, change: str) -> None:
+    MADE.append({"kind": kind, "target": target, "change": change})
+
+
 class BootstrapError(Exception):
     """A reason not to go on, said in one line."""
 
@@ -149,6 +158,8 @@ def ensure_apt_packages(log: Path) -> None:
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
     apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
     run([*apt, "update"], log)
+    for package in missing:
+        made("apt", package, "install")
     run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
 
 
@@ -165,6 +176,7 @@ def tljh_spec() -> str:
 def ensure_hub_venv(prefix: Path, log: Path) -> Path:
     hub = prefix / "hub"
     if not (hub / "bin" / "python3").exists():
+        made("venv", str(hub), "create")
         run([sys.executable, "-m", "venv", str(hub)], log)
     return hub
 
@@ -525,6 +537,8 @@ def main(argv: list[str]) -> int:
     try:
         preflight()
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
+        if not prefix.is_dir():
+            made("directory", str(prefix), "create")
         prefix.mkdir(parents=True, exist_ok=True)
         log = prefix / "installer.log"
         log.touch(mode=0o600)
@@ -538,6 +552,7 @@ def main(argv: list[str]) -> int:
             print("The progress page shows this error and stays up until the bootstrap runs again.", file=sys.stderr)
         return 1
     say("handing over to the installer")
+    os.environ["TLJH_BOOTSTRAP_MADE"] = json.dumps(MADE)
     python = str(hub / "bin" / "python3")
     os.execv(python, [python, "-m", "tljh.installer", *installer_args])
     return 0  # not reached

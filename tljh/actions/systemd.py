@@ -78,8 +78,11 @@ class Service(Action):
             systemctl("restart", self.name)
         write_atomic(self.fingerprint_file, self._fingerprint().encode(), 0o600)
 
-    def revert(self, entry: Entry) -> None:
-        systemctl("disable", "--now", self.name, check=False)
-        self.unit.path.unlink(missing_ok=True)
-        self.fingerprint_file.unlink(missing_ok=True)
-        systemctl("daemon-reload")
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        """An enabled unit is disabled and stopped (its unit file has an entry of its own)."""
+        if entry.change == "enable":
+            systemctl("disable", "--now", entry.target, check=False)
+        elif entry.change == "restart":
+            systemctl("stop", entry.target, check=False)
+        return None
