@@ -530,8 +530,31 @@ def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
     return prefix / "hub"
 
 
+def plan_only(prefix: Path, installer_args: list[str]) -> int:
+    """--plan: say what the bootstrap would do, then hand over to the installer's plan when it is here."""
+    missing = missing_apt_packages()
+    hub_python = prefix / "hub" / "bin" / "python3"
+    say("plan: apt packages " + " ".join(APT_PACKAGES) + ": " + (f"install {' '.join(missing)}" if missing else "nothing to do"))
+    say(f"plan: directory {prefix}: " + ("nothing to do" if prefix.is_dir() else f"create {prefix}"))
+    say(f"plan: venv {prefix / 'hub'}: " + ("nothing to do" if hub_python.exists() else f"create {prefix / 'hub'}"))
+    say(f"plan: the tljh package in {prefix / 'hub'}: pip install --upgrade {tljh_spec()}")
+    has_tljh = hub_python.exists() and subprocess.run(
+        [str(hub_python), "-c", "import tljh.cli.plan"], stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    if not has_tljh:
+        say("plan: the installer's own steps (directories, groups, sudo, environments, units) are listed by the "
+            "tljh package, which is not on this machine yet: see README, 'tljh plan'")
+        return 0
+    sys.stdout.flush()
+    os.execv(str(hub_python), [str(hub_python), "-m", "tljh.installer", "--plan", *installer_args])
+    return 0  # not reached
+
+
 def main(argv: list[str]) -> int:
     installer_args = own_flags(argv)
+    if "--plan" in installer_args:
+        prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
+        return plan_only(prefix, [a for a in installer_args if a != "--plan"])
     os.environ["TLJH_BOOTSTRAP_STARTED"] = str(time.time())  # the installer's total time counts from here
     status = Status(None, Path("/opt/tljh/installer.log"))
     try:

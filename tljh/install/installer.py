@@ -65,6 +65,7 @@ class Options:
     user_env: str | None = None
     plugins: tuple[str, ...] = ()
     user_requirements: str | None = None
+    plan: bool = False
 
 
 def parse_admin(value: str) -> Admin:
@@ -91,13 +92,15 @@ def parse_args(argv: Sequence[str]) -> Options:
                         help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
     parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
                         help="a requirements file (URL or path) to pip install into the user environment")
+    parser.add_argument("--plan", action="store_true",
+                        help="print what the install would do here, action by action, and change nothing")
     parser.add_argument("--version", action="version", version=f"tljh {__version__}")
     args = parser.parse_args(argv)
     plugins = tuple(spec.strip() for spec in args.plugin)
     if any(not spec for spec in plugins):
         parser.error("--plugin needs a pip spec (a name, name==version, path or URL), not an empty string")
     return Options(admins=tuple(args.admin), user_env=args.user_env, plugins=plugins,
-                   user_requirements=args.user_requirements_txt_url)
+                   user_requirements=args.user_requirements_txt_url, plan=args.plan)
 
 
 def read_state(paths: Paths) -> dict[str, Any]:
@@ -270,8 +273,10 @@ def setup_logging(paths: Paths) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(sys.argv[1:] if argv is None else argv)
-    os.umask(0o022)
     paths = Paths.from_env()
+    if options.plan:
+        return print_plan(paths, options)
+    os.umask(0o022)
     setup_logging(paths)
     log.info("tljh %s installer starting with prefix %s", __version__, paths.prefix)
     start = started_at(os.environ)
@@ -290,6 +295,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"JupyterHub is running: open {public_url(paths)} in a browser")
     admins = get_item(config_file.load(paths.config_file), "users.admin", None) or []
     print("Admins: " + (", ".join(admins) or "none yet (add one with --admin NAME)"))
+    return 0
+
+
+def print_plan(paths: Paths, options: Options) -> int:
+    """`--plan`: the plan on stdout; nothing is changed, not even the log."""
+    from tljh.cli.plan import plan
+
+    try:
+        lines, _ = plan(paths, options)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
     return 0
 
 
