@@ -74,7 +74,7 @@ class Service(Action):
             self._record(journal, Change("enable", self.name))
             systemctl("enable", self.name)
         if whats & {"start", "restart"}:
-            self._record(journal, Change("restart", self.name))
+            self._record(journal, Change("start" if "start" in whats else "restart", self.name))
             systemctl("restart", self.name)
         write_atomic(self.fingerprint_file, self._fingerprint().encode(), 0o600)
 
@@ -83,6 +83,6 @@ class Service(Action):
         """An enabled unit is disabled and stopped (its unit file has an entry of its own)."""
         if entry.change == "enable":
             systemctl("disable", "--now", entry.target, check=False)
-        elif entry.change == "restart":
+        elif entry.change in ("start", "restart"):
             systemctl("stop", entry.target, check=False)
         return None

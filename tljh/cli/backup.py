@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tljh import __version__
+from tljh.hub.users import UNIX_PREFIX
 from tljh.paths import USERS_GROUP, Paths
 
 FORMAT = 1
@@ -36,14 +37,16 @@ class BackupError(Exception):
 
 
 def hub_accounts() -> list[str]:
-    """The unix accounts the hub made: jupyter-* accounts in the jupyterhub-users group."""
+    """The unix accounts the hub made: jupyter-* accounts (TLJH's names for hub users, see tljh.hub.users)
+    in the jupyterhub-users group or left by an earlier install (regular accounts, uid 1000 and up)."""
     import grp
 
     try:
         members = set(grp.getgrnam(USERS_GROUP).gr_mem)
     except KeyError:
         members = set()
-    return sorted(m for m in members if m.startswith("jupyter-"))
+    members |= {u.pw_name for u in pwd.getpwall() if u.pw_uid >= 1000 and u.pw_uid != 65534}
+    return sorted(m for m in members if m.startswith(UNIX_PREFIX))
 
 
 def version_tuple(version: str) -> Any:

@@ -43,11 +43,11 @@ def undo_order(entries: list[Entry]) -> list[Entry]:
     return [e for e in reversed(entries) if not covered(e, trees)]
 
 
-def stop_units(accounts: list[str]) -> None:
-    """Stop the users' servers and the hub's units (their unit files are undone from the journal)."""
-    for account in accounts:
-        run(["systemctl", "stop", f"{account}.service"], check=False)
+def stop_units() -> None:
+    """Stop the hub's units, then the users' servers (jupyter-*, SystemdSpawner's transient units);
+    the unit files themselves are undone from the journal."""
     run(["systemctl", "stop", *UNITS], check=False)
+    run(["systemctl", "stop", "jupyter-*.service"], check=False)
     run(["systemctl", "disable", *UNITS], check=False)
 
 
@@ -92,7 +92,7 @@ def main(paths: Paths, remove_users: bool = False, archive_homes: bool = True, y
     if not yes and not confirm("Uninstall TLJH?"):
         print("nothing was changed")
         return 1
-    stop_units(accounts)
+    stop_units()
     write_archive(paths, archive, accounts if remove_users and archive_homes else [])
     print(f"archive: {archive}")
     if remove_users:
