@@ -140,7 +140,7 @@ def test_backup_holds_config_and_state_with_a_manifest(paths, tmp_path):
     with tarfile.open(dest) as tar:
         names = set(tar.getnames())
         assert backup.read_manifest(tar) == json.loads(json.dumps(manifest))
-        targets = dict((m.name, d) for m, d in backup.restore_targets(paths, tar))
+        targets = {m.name: d for m, d in backup.restore_targets(paths, tar)}
     assert {"prefix/config/config.yaml", "prefix/state/jupyterhub.sqlite", "MANIFEST.json"} <= names
     assert "prefix/state/traefik.toml" not in names and "prefix/state/install.json" not in names
     assert targets["prefix/state/jupyterhub.sqlite"] == paths.state_dir / "jupyterhub.sqlite"

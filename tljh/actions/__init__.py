@@ -67,17 +67,18 @@ class Action(ABC):
         return self.plan()
 
     def revert(self, entry: Entry) -> None:
-        """Undo one journalled change of this action."""
-        type(self).undo(entry)
+        """Undo one journalled change of this action (by the class its kind names: a Service's unit file is a File's)."""
+        undo_entry(entry)
 
     @classmethod
     @abstractmethod
     def undo(cls, entry: Entry) -> str | None:
         """Undo one journalled change from what the entry says; a note when something is left on purpose."""
 
-    def _record(self, journal: Journal, change: Change, backup: str | None = None, **data: Any) -> None:
+    def _record(self, journal: Journal, change: Change, backup: str | None = None,
+                data: dict[str, Any] | None = None) -> None:
         journal.record(Entry(kind=self.kind, target=change.target, change=change.what, backup=backup,
-                             env=str(self.env_path) if self.env_path else None, data=data))
+                             env=str(self.env_path) if self.env_path else None, data=data or {}))
 
 
 def undo_entry(entry: Entry) -> str | None:
@@ -91,9 +92,9 @@ def undo_entry(entry: Entry) -> str | None:
 
 def load_all_kinds() -> None:
     """Import every module that defines actions, so each kind is known."""
-    import tljh.actions.conda  # noqa: F401
-    import tljh.actions.files  # noqa: F401
-    import tljh.actions.python  # noqa: F401
-    import tljh.actions.system  # noqa: F401
-    import tljh.actions.systemd  # noqa: F401
+    import tljh.actions.conda
+    import tljh.actions.files
+    import tljh.actions.python
+    import tljh.actions.system
+    import tljh.actions.systemd
     import tljh.install.hubsetup  # noqa: F401

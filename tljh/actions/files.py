@@ -42,12 +42,12 @@ def _previous_owner_and_mode(path: Path) -> dict[str, int]:
 def _restore_owner_and_mode(path: Path, entry: Entry) -> None:
     """Undo a journalled chmod/chown: put back the mode or owner the entry recorded."""
     if not path.exists():
-        return None
+        return
     if entry.change.startswith("chmod") and "mode" in entry.data:
         os.chmod(path, int(entry.data["mode"]))
     if entry.change.startswith("chown") and "uid" in entry.data and os.geteuid() == 0:
         os.chown(path, int(entry.data["uid"]), int(entry.data.get("gid", -1)))
-    return None
+    return
 
 
 def _mode_and_owner(path: Path, mode: int, uid: int) -> list[Change]:
@@ -79,7 +79,7 @@ class Directory(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
-            self._record(journal, change, **_previous_owner_and_mode(self.path))
+            self._record(journal, change, data=dict(_previous_owner_and_mode(self.path)))
         self.path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, self.mode)
         if os.geteuid() == 0:
@@ -92,7 +92,8 @@ class Directory(Action):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             return None
-        return _restore_owner_and_mode(path, entry)
+        _restore_owner_and_mode(path, entry)
+        return None
 
 
 class File(Action):
@@ -133,7 +134,7 @@ class File(Action):
         backup = self._backup() if changes[0].what in ("update", "replace") else None
         previous = _previous_owner_and_mode(self.path)
         for change in changes:
-            self._record(journal, change, backup, **previous)
+            self._record(journal, change, backup, data=dict(previous))
         data = self.content()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.validate is not None:
@@ -167,7 +168,7 @@ class File(Action):
         elif entry.change in ("update", "replace"):
             return f"{path}: the file it replaced was not kept; left as TLJH wrote it"
         else:
-            return _restore_owner_and_mode(path, entry)
+            _restore_owner_and_mode(path, entry)
         return None
 
 
@@ -194,7 +195,7 @@ class KeptFile(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         previous = _previous_owner_and_mode(self.path)
         for change in changes:
-            self._record(journal, change, **previous)
+            self._record(journal, change, data=dict(previous))
         data = self.path.read_bytes() if self.path.exists() else self.initial()
         write_atomic(self.path, data, self.mode)
 
@@ -203,7 +204,8 @@ class KeptFile(Action):
         if entry.change == "create":
             Path(entry.target).unlink(missing_ok=True)
             return None
-        return _restore_owner_and_mode(Path(entry.target), entry)
+        _restore_owner_and_mode(Path(entry.target), entry)
+        return None
 
 
 class Symlink(Action):
@@ -239,7 +241,7 @@ class Symlink(Action):
         os.replace(tmp, self.path)
 
     def _record_target(self, journal: Journal, change: Change, backup: str | None) -> None:
-        self._record(journal, change, backup, link=str(self.target))
+        self._record(journal, change, backup, data={"link": str(self.target)})
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:

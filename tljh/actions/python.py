@@ -215,7 +215,7 @@ class PluginPackages(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
-            self._record(journal, change, project=self.projects.get(change.target) or _spec_name(change.target))
+            self._record(journal, change, data={"project": self.projects.get(change.target) or _spec_name(change.target)})
             self.projects[change.target] = self._install(change.target)
 
     def _install(self, spec: str) -> str:

@@ -70,7 +70,7 @@ def cert_files(paths: Paths) -> list[Path]:
 
     try:
         config = config_file.load(paths.config_file)
-    except Exception:
+    except Exception:  # noqa: BLE001  (reported, not raised: one bad item must not hide the rest)
         return []
     found = [config_file.get_item(config, key, None) for key in ("https.tls.cert", "https.tls.key")]
     return [Path(str(p)) for p in found if p and Path(str(p)).is_file() and paths.prefix not in Path(str(p)).parents]

@@ -53,7 +53,7 @@ def plan_action(action: Action) -> PlannedAction:
     planned = PlannedAction(action.title, every_run=action.every_run)
     try:
         planned.changes = action.plan()
-    except Exception as e:  # a refusal (a foreign file) or something not there yet to look at
+    except Exception as e:  # a refusal (a foreign file) or something not there yet to look at  # noqa: BLE001  (reported, not raised: one bad item must not hide the rest)
         planned.problem = str(e) or type(e).__name__
     env = action.env_path
     if env is not None and not env.exists() and planned.changes and action.kind not in ("venv", "miniforge"):
@@ -67,7 +67,7 @@ def plan_steps(steps: list[Step], pending_plugins: bool = False) -> list[Planned
     for step in steps:
         try:
             actions = [plan_action(a) for a in step.resolve()]
-        except Exception as e:  # the plugins' answers could not be read
+        except Exception as e:  # the plugins' answers could not be read  # noqa: BLE001  (reported, not raised: one bad item must not hide the rest)
             actions = [PlannedAction(step.title, problem=f"cannot list this step's actions: {type(e).__name__}: {e}")]
         planned.append(PlannedStep(step.title, actions))
     return planned

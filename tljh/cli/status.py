@@ -67,7 +67,7 @@ def check_action(step: str, action: Action) -> Check | None:
         return None
     try:
         changes = action.verify()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  (reported, not raised: one bad item must not hide the rest)
         return Check(f"{step}: {action.title}", False, [str(e) or type(e).__name__], f"{FIX} shows the full error")
     if not changes:
         return Check(f"{step}: {action.title}", True)
@@ -95,7 +95,7 @@ def installed_checks(paths: Paths) -> list[Check]:
             continue  # the plugins' own packages: checked by pip, not a machine state
         try:
             actions = step.resolve()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (reported, not raised: one bad item must not hide the rest)
             checks.append(Check(step.title, False, [f"cannot list its actions: {e}"]))
             continue
         checks += [c for c in (check_action(step.title, a) for a in actions) if c is not None]
@@ -164,7 +164,7 @@ def all_checks(paths: Paths) -> list[Check]:
     checks = installed_checks(paths)
     try:
         tls = tls_check(paths, config_file.load(paths.config_file))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  (reported, not raised: one bad item must not hide the rest)
         tls = Check("TLS certificate", False, [str(e)])
     checks += [c for c in [tls] if c is not None]
     checks += [disk_check(paths.prefix if paths.prefix.exists() else Path("/")), disk_check(Path("/home"))]

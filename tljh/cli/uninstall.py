@@ -64,7 +64,7 @@ def undo_all(entries: list[Entry]) -> tuple[list[str], list[str]]:
     for entry in entries:
         try:
             note = undo_entry(entry)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (reported, not raised: one bad item must not hide the rest)
             failures.append(f"{entry.kind} {entry.change} {entry.target}: {e}")
             continue
         if note:

@@ -44,7 +44,7 @@ class AdminUsers(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         data = config_file.load(self.config_path)
         for change in changes:
-            self._record(journal, change, config=str(self.config_path))
+            self._record(journal, change, data={"config": str(self.config_path)})
             if change.what == "add admin":
                 config_file.add_item(data, "users.admin", change.target)
         config_file.save(self.config_path, data)
@@ -94,8 +94,8 @@ class Passwords(Action):
         with dbm.open(str(self.dbm_path), "c", 0o600) as db:
             for change in changes:
                 old = db.get(change.target.encode("utf-8"))
-                self._record(journal, change, store=str(self.dbm_path),
-                             previous=old.decode("utf-8") if old is not None else None)
+                self._record(journal, change, data={"store": str(self.dbm_path),
+                                                    "previous": old.decode("utf-8") if old is not None else None})
                 password = self.passwords[change.target].encode("utf-8")
                 db[change.target.encode("utf-8")] = bcrypt.hashpw(password, bcrypt.gensalt())
 
@@ -183,7 +183,7 @@ class PluginConfigDefaults(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         data, added, _ = self._merged()
         for key in added:
-            self._record(journal, Change("set", key), config=str(self.config_path))
+            self._record(journal, Change("set", key), data={"config": str(self.config_path)})
         config_file.save(self.config_path, data)
 
     @classmethod

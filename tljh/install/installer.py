@@ -27,9 +27,13 @@ from tljh.actions.python import RequirementsError
 from tljh.config import get_item
 from tljh.health import HubNotReady
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
-from tljh.install.steps import (  # noqa: F401  (SUDOERS, render_unit, plugin_step, user_extra: imported from here too)
+from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
     SUDOERS,
     Answers,
+    access_steps,
+    config_steps,
+    service_steps,
+    system_steps,
     Inputs,
     Step,
     install_steps,
