@@ -175,4 +175,4 @@ def test_what_the_bootstrap_made_is_handed_to_the_installer(bootstrap, tmp_path,
     monkeypatch.setattr(bootstrap, "MADE", [])
     monkeypatch.setattr(bootstrap, "run", lambda argv, log: None)
     bootstrap.ensure_hub_venv(tmp_path, tmp_path / "log")
-    assert bootstrap.MADE == [{"kind": "venv", "target": str(tmp_path / "hub"), "change": "create"}]
+    assert [{"kind": "venv", "target": str(tmp_path / "hub"), "change": "create"}] == bootstrap.MADE
