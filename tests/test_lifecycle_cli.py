@@ -185,3 +185,9 @@ def test_restore_lists_what_it_overwrites_and_stops_without_yes(paths, tmp_path,
 @pytest.mark.parametrize("older, newer", [("0.1.0", "0.2.0"), ("0.9", "0.10"), ("1.0.0rc1", "1.0.1")])
 def test_version_order(older, newer):
     assert backup.version_tuple(older) < backup.version_tuple(newer)
+
+
+def test_commands_other_than_plan_need_root(monkeypatch, capsys):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert tljh_main(["status"]) == 1
+    assert "must be run as root" in capsys.readouterr().err

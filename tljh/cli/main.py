@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -95,8 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args = parser().parse_args(argv)
     run: Callable[[Paths, argparse.Namespace], int] = args.run
+    if run is not cmd_plan and os.geteuid() != 0:
+        print("error: tljh must be run as root: sudo tljh ...", file=sys.stderr)
+        return 1
     try:
         return run(Paths.from_env(), args)
+    except PermissionError as e:
+        print(f"error: {e.filename}: permission denied; run it as root: sudo tljh ...", file=sys.stderr)
+        return 1
     except Refused as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
