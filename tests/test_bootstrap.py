@@ -1,4 +1,5 @@
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -176,3 +177,19 @@ def test_what_the_bootstrap_made_is_handed_to_the_installer(bootstrap, tmp_path,
     monkeypatch.setattr(bootstrap, "run", lambda argv, log: None)
     bootstrap.ensure_hub_venv(tmp_path, tmp_path / "log")
     assert [{"kind": "venv", "target": str(tmp_path / "hub"), "change": "create"}] == bootstrap.MADE
+
+
+def test_bootstrap_install_lock_stops_a_second_run_naming_the_first(bootstrap, tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap, "_lock_fd", None)
+    bootstrap.take_install_lock(tmp_path)
+    first = bootstrap._lock_fd
+    try:
+        with pytest.raises(bootstrap.BootstrapError, match=rf"another install is running on this machine \(pid {os.getpid()}, the bootstrap"):
+            bootstrap.take_install_lock(tmp_path)
+        from tljh.install.lock import InstallRunning, take_install_lock
+
+        with pytest.raises(InstallRunning):  # the installer's lock is the same lock
+            take_install_lock(tmp_path, "installer", {})
+        assert take_install_lock(tmp_path, "installer", {"TLJH_INSTALL_LOCK_FD": str(first)}) == first
+    finally:
+        os.close(first)

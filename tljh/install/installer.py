@@ -26,6 +26,7 @@ from tljh.actions.files import ForeignFileError
 from tljh.actions.python import RequirementsError
 from tljh.config import get_item
 from tljh.health import HubNotReady
+from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
     SUDOERS,
@@ -38,7 +39,6 @@ from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: importe
     Step,
     install_steps,
     plugin_step,
-    render_unit,
     user_extra,
 )
 from tljh.install.userenv import DEFAULT_KIND as DEFAULT_USER_ENV
@@ -48,6 +48,7 @@ from tljh.journal import Entry, Journal
 from tljh.paths import Paths
 from tljh.plugins import PluginError, load_plugins
 from tljh.run import CommandError
+from tljh.services import render_unit  # noqa: F401  (imported from here by tests and tools)
 
 log = logging.getLogger("tljh")
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
@@ -284,6 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(paths)
     log.info("tljh %s installer starting with prefix %s", __version__, paths.prefix)
     start = started_at(os.environ)
+    try:
+        take_install_lock(paths.prefix, "installer")
+    except InstallRunning as e:  # not _fail: the page and the log belong to the run that holds the lock
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     try:
         install(paths, options)
     except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:

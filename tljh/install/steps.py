@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from string import Template
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from tljh import config as config_file
@@ -20,7 +18,6 @@ from tljh.actions import Action, Change
 from tljh.actions.files import Directory, File, KeptFile, Symlink
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, TraefikBinary, Venv
 from tljh.actions.system import AptPackages, Group, visudo_check
-from tljh.actions.systemd import Service, files_content
 from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.install.userenv import ExtraPackages, UserEnvironment, UserRequirements
 from tljh.journal import Entry, Journal
@@ -28,13 +25,13 @@ from tljh.paths import (
     ADMINS_GROUP,
     APT_PACKAGES,
     HUB_REQUIREMENTS,
-    PACKAGE_DIR,
     TRAEFIK_REQUIREMENTS,
     TRAEFIK_VERSION,
     USERS_GROUP,
     Paths,
 )
 from tljh.plugins import HookResults, call_hook, hook_results, merge_specs
+from tljh.services import services
 from tljh.traefik import render_static_config, render_tls_config
 
 if TYPE_CHECKING:
@@ -139,22 +136,6 @@ def install_steps(inputs: Inputs) -> list[Step]:
     ]
 
 
-def render_unit(name: str, paths: Paths) -> str:
-    template = Template((PACKAGE_DIR / "install" / "units" / name).read_text())
-    return template.substitute(
-        prefix=paths.prefix,
-        hub_env=paths.hub_env,
-        state_dir=paths.state_dir,
-        traefik_bin=paths.traefik_bin,
-        traefik_toml=paths.traefik_toml,
-        jupyterhub_config=PACKAGE_DIR / "hub" / "jupyterhub_config.py",
-    )
-
-
-def _package_files() -> list[Path]:
-    return sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-
-
 def hub_env_actions(paths: Paths, hub_pip: Sequence[str] = ()) -> list[Action]:
     """The hub venv (made by the bootstrap), its pinned packages, traefik, then the hooks' hub packages."""
     hub: list[Action] = [Venv(paths.hub_env),
@@ -242,28 +223,12 @@ def config_steps(paths: Paths, admins: tuple[tuple[str, str | None], ...], answe
 
 
 def service_steps(paths: Paths) -> list[Step]:
-    def traefik_inputs() -> list[bytes]:
-        return files_content([paths.traefik_toml, paths.traefik_bin])
-
-    def hub_inputs() -> list[bytes]:
-        snippets = sorted(paths.config_d.glob("*.py"))
-        hub_dists = sorted(paths.hub_env.glob("lib/python3*/site-packages/*.dist-info/RECORD"))
-        reqs = [HUB_REQUIREMENTS, paths.config_file, paths.traefik_api_secret, *snippets, *_package_files(), *hub_dists]
-        return files_content(reqs)
-
     def hand_over(progress: Progress) -> None:
         from tljh.install.installer import hand_over_page
 
         hand_over_page(paths, progress)
 
-    return [
-        Step("services", [
-            Service("traefik.service", render_unit("traefik.service", paths), paths.units_dir,
-                    paths.state_dir / "traefik.service.inputs", traefik_inputs),
-            Service("jupyterhub.service", render_unit("jupyterhub.service", paths), paths.units_dir,
-                    paths.state_dir / "jupyterhub.service.inputs", hub_inputs),
-        ], before=hand_over),
-    ]
+    return [Step("services", list(services(paths)), before=hand_over)]
 
 
 class HubAnswers(Action):
