@@ -9,6 +9,7 @@ homes stay unless --remove-users; their homes are then archived first unless --n
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from tljh.actions import load_all_kinds, undo_entry
@@ -51,10 +52,17 @@ def stop_units() -> None:
     run(["systemctl", "disable", *UNITS], check=False)
 
 
-def remove_accounts(accounts: list[str]) -> None:
+def remove_accounts(accounts: list[str], wait: float = 10.0) -> list[str]:
+    """Remove the accounts and their homes (their processes killed first); the ones that could not be."""
+    failed = []
     for account in accounts:
         run(["pkill", "-KILL", "-u", account], check=False)
-        run(["userdel", "--remove", account], check=False)
+        deadline = time.monotonic() + wait
+        while run(["pgrep", "-u", account], check=False).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if run(["userdel", "--remove", account], check=False).returncode not in (0, 12):  # 12: home not removed
+            failed.append(account)
+    return failed
 
 
 def undo_all(entries: list[Entry]) -> tuple[list[str], list[str]]:
@@ -95,9 +103,9 @@ def main(paths: Paths, remove_users: bool = False, archive_homes: bool = True, y
     stop_units()
     write_archive(paths, archive, accounts if remove_users and archive_homes else [])
     print(f"archive: {archive}")
-    if remove_users:
-        remove_accounts(accounts)
-    notes, failures = undo_all(todo)
+    failures = [f"account {a}: userdel failed" for a in remove_accounts(accounts)] if remove_users else []
+    notes, undo_failures = undo_all(todo)
+    failures += undo_failures
     run(["systemctl", "daemon-reload"], check=False)
     run(["systemctl", "reset-failed"], check=False)
     for note in notes:
