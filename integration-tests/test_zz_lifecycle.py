@@ -174,8 +174,8 @@ def test_uninstall_with_users_leaves_the_machine_as_before(machine: Machine, bef
 
 def test_restore_onto_a_fresh_install(machine: Machine) -> None:
     install(machine, ADMIN, *SESSION_EXTRA_ARGS)  # no password: only the backup has it
-    stored = machine.run(["/opt/tljh/hub/bin/python3", "-c", "import dbm, os; p = '/opt/tljh/state/passwords.dbm'; "
-                          "print(bool(dbm.whichdb(p)) and b'admin' in dbm.open(p, 'r'))"])
+    stored = machine.run(["/opt/tljh/hub/bin/python3", "-c", ("import dbm, os; p = '/opt/tljh/state/passwords.dbm'; "
+                          "print(bool(dbm.whichdb(p)) and b'admin' in dbm.open(p, 'r'))")])
     assert stored.stdout.strip() == "False"
     out = tljh(machine, "restore", "--yes", BACKUP)
     assert "overwrites" in out
