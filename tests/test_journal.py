@@ -11,8 +11,11 @@ def test_record_then_read_back_in_order(tmp_path):
     journal.record(first)
     journal.record(second)
     with_run = [dataclasses.replace(first, run="run-1"), dataclasses.replace(second, run="run-1")]
-    assert journal.entries() == with_run
-    assert list(journal.reversed()) == with_run[::-1]
+    made_dir = journal.entries()[0]
+    assert (made_dir.kind, made_dir.target, made_dir.change) == ("directory", str(tmp_path / "state"), "create")
+    assert journal.entries()[1:] == with_run
+    assert list(journal.reversed())[:2] == with_run[::-1]
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
 
 
 def test_each_journal_has_its_own_run_id(tmp_path):

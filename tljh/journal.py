@@ -56,9 +56,14 @@ class Journal:
         self.run = run or new_run_id()
 
     def record(self, entry: Entry) -> None:
+        if not self.path.parent.is_dir():  # the journal's directory is a change too, recorded first
+            self.path.parent.mkdir(mode=0o700, parents=True)
+            self._write(Entry(kind="directory", target=str(self.path.parent), change="create"))
+        self._write(entry)
+
+    def _write(self, entry: Entry) -> None:
         if not entry.run:
             entry = Entry(**{**asdict(entry), "run": self.run})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as f:
             f.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
