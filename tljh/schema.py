@@ -210,7 +210,7 @@ def _validator() -> Any:
     formats.checks("ip-or-empty")(_is_ip_or_empty)
     formats.checks("loopback")(_is_loopback)
     formats.checks("memory")(_is_memory_in_range)
-    cls = jsonschema.validators.extend(base, type_checker=types)
+    cls = jsonschema.validators.extend(base, type_checker=types)  # type: ignore[no-untyped-call]
     return cls(SCHEMA, format_checker=formats)
 
 
