@@ -19,8 +19,8 @@ EXACT = [
      ["users.x, users.y: unknown keys; known keys in users: allowed, banned, admin, extra_user_groups"]),
     ({"users": {"x": 1}}, ["users.x: unknown key; known keys in users: allowed, banned, admin, extra_user_groups"]),
     ({"auth": {"GitHubOAuthenticator": {}, "bad": 1}},
-     ["auth.bad: unknown key; known keys in auth: type, or a section named after an authenticator class "
-      "(e.g. GitHubOAuthenticator)"]),
+     [("auth.bad: unknown key; known keys in auth: type, or a section named after an authenticator class "
+      "(e.g. GitHubOAuthenticator)")]),
     ({"https": {"enabled": True}}, [NEEDS_CERT]),
     ({"https": {"enabled": True, "tls": {"key": "/k"}}}, [TLS_PAIR, NEEDS_CERT]),
     ({"https": {"enabled": True, "tls": {"cert": "/c"}, "letsencrypt": {"email": "a@b.org", "domains": ["b.org"]}}},
@@ -44,8 +44,8 @@ EXACT = [
     ({"limits": {"cpu": True}}, ["limits.cpu: true is not allowed; allowed: a number of CPUs above 0 (e.g. 0.5, 2)"]),
     ({"limits": {"cpu": {}}}, ["limits.cpu: a mapping is not allowed; allowed: a number of CPUs above 0 (e.g. 0.5, 2)"]),
     ({"limits": {"cpu": None}},
-     ["limits.cpu: null is not allowed; allowed: a number of CPUs above 0 (e.g. 0.5, 2) "
-      "(to remove it, use: tljh-config unset limits.cpu)"]),
+     [("limits.cpu: null is not allowed; allowed: a number of CPUs above 0 (e.g. 0.5, 2) "
+      "(to remove it, use: tljh-config unset limits.cpu)")]),
     ({"users": {"admin": ["a" * 6 + "x" * 40, "b", "b"]}},  # its repr is 60 characters: shown
      [f"users.admin: the list {['a' * 6 + 'x' * 40, 'b', 'b']!r} is not allowed; {NAMES}"]),
     ({"users": {"admin": ["a" * 7 + "x" * 40, "b", "b"]}},  # 61: summarised
