@@ -161,7 +161,12 @@ def test_the_hub_rewrites_a_lost_rules_file_while_it_runs(
 
 # ---------------------------------------------------------------- a failed upgrade leaves the hub serving
 
-HUB_TXT = "/opt/tljh/hub/lib/python3*/site-packages/tljh/install/requirements/hub.txt"
+HUB_TXT_GLOB = "/opt/tljh/hub/lib/python3*/site-packages/tljh/install/requirements/hub.txt"
+
+
+def hub_txt(machine: Machine) -> str:
+    """The hub's pinned requirements as installed (the file the installer reads)."""
+    return machine.run(["sh", "-c", f"ls {HUB_TXT_GLOB}"]).stdout.strip()
 CLOSED_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on port 9
 
 
@@ -173,10 +178,11 @@ def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
     argv = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
     env: dict[str, str] = {}
     extra_pin = {"missing pinned package": "tljh-no-such-package-zz==1.0", "index unreachable": "tabulate==0.9.0"}
+    pins = hub_txt(machine)
     if failure == "missing plugin":
         argv += ["--plugin", "tljh-no-such-plugin-zz==1.0"]
     else:
-        machine.run(["sh", "-c", f"cp {HUB_TXT} /root/hub.txt && echo {extra_pin[failure]} >> {HUB_TXT}"])
+        machine.run(["sh", "-c", f"cp {pins} /root/hub.txt && echo {extra_pin[failure]} >> {pins}"])
     if failure == "index unreachable":
         env = {"PIP_INDEX_URL": CLOSED_INDEX, "PIP_RETRIES": "2", "PIP_TIMEOUT": "3"}
     dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
@@ -185,7 +191,7 @@ def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
         result = machine.run(argv, env=env, check=False, timeout=BOOTSTRAP_TIMEOUT)
     finally:
         if failure != "missing plugin":
-            machine.run(["sh", "-c", f"cp /root/hub.txt {HUB_TXT}"])
+            machine.run(["cp", "/root/hub.txt", pins])
     output = result.stdout + result.stderr
     assert result.returncode == 1, tail(output, 40)
     assert "hub environment" in output or "plugin" in output, tail(output, 40)
@@ -205,20 +211,20 @@ def test_an_upgrade_killed_half_way_is_put_back_before_the_hub_starts_again(
     """SIGKILL to the installer's process group while pip upgrades the hub env; then a restart (as a reboot would)."""
     installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
     dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
-    before = machine.run(dists).stdout
-    machine.run(["sh", "-c", f"cp {HUB_TXT} /root/hub.txt && echo tabulate==0.9.0 >> {HUB_TXT}"])
+    before, pins = machine.run(dists).stdout, hub_txt(machine)
+    machine.run(["sh", "-c", f"cp {pins} /root/hub.txt && echo tabulate==0.9.0 >> {pins}"])
     script = (f"setsid {shlex.join(installer)} > /root/killed.log 2>&1 & pid=$!; "
               "for i in $(seq 1200); do [ -e /opt/tljh/state/hub-env.upgrading ] && pgrep -f 'pip install' >/dev/null && break; sleep 0.05; done; "
               "kill -KILL -- -$pid; wait $pid; ls -d /opt/tljh/hub.previous /opt/tljh/state/hub-env.upgrading")
     try:
         killed = machine.run(["bash", "-c", script], check=False, timeout=BOOTSTRAP_TIMEOUT)
+        assert "/opt/tljh/hub.previous" in killed.stdout, killed.stdout + killed.stderr  # killed while upgrading
+        machine.run(["systemctl", "restart", "jupyterhub"])
+        wait_until_answering(hub_url)
+        assert machine.run(dists).stdout == before  # the env as it was before the upgrade
+        assert not machine.succeeds(["ls", "/opt/tljh/hub.previous"])
     finally:
-        machine.run(["sh", "-c", f"cp /root/hub.txt {HUB_TXT}"])
-    assert "/opt/tljh/hub.previous" in killed.stdout, killed.stdout + killed.stderr  # killed while upgrading
-    machine.run(["systemctl", "restart", "jupyterhub"])
-    wait_until_answering(hub_url)
-    assert machine.run(dists).stdout == before  # the env as it was before the upgrade
-    assert not machine.succeeds(["ls", "/opt/tljh/hub.previous"])
+        machine.run(["cp", "/root/hub.txt", pins])  # (the copy was taken after the pin was added)
     user.open_server()
 
 

@@ -39,6 +39,8 @@ SERVICES = ("jupyterhub", "traefik")
 DRIVER = r"""
 import json, os, re, signal, subprocess, sys, threading, time
 argv, nth, title, delay, signame = json.loads(sys.argv[1])
+for sig in (signal.SIGINT, signal.SIGHUP):  # as in a terminal: the harness may hand them down ignored
+    signal.signal(sig, signal.SIG_DFL)
 start = re.compile(r"^\[(\d+)/(\d+)\] (.+) \.\.\.$")
 p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 out, seen, hit = [], 0, None
