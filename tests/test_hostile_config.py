@@ -251,9 +251,9 @@ def test_hostile_value(config_path, paths, capsys, args, outcome, expect):
 
 # Hand-broken config.yaml files: refused by every command that reads them, and by the installer.
 BROKEN = [
-    ("alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-     "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n", "anchors and aliases"),
+    ("alias bomb", ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                    "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"), "anchors and aliases"),
     ("recursive alias", "plugins: &u [*u]\n", "anchors and aliases"),
     ("recursive mapping", "users: &u\n  admin: [alice]\n  allowed: *u\n", "anchors and aliases"),
     ("scalar alias", "plugins:\n  a: &s x\n  b: *s\n", "anchors and aliases"),

@@ -45,7 +45,7 @@ from tljh.paths import (
 )
 from tljh.plugins import HookResults, PluginError, call_hook, hook_results, load_plugins, merge_specs
 from tljh.cli.reload import remember_current
-from tljh.run import CommandError
+from tljh.run import CommandError, RedactingFormatter, register_secret
 from tljh.traefik import render_static_config, render_tls_config
 from tljh.install.userenv import DEFAULT_KIND as DEFAULT_USER_ENV
 from tljh.install.userenv import KINDS as USER_ENV_KINDS
@@ -416,13 +416,30 @@ def setup_logging(paths: Paths) -> None:
     fd = os.open(paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(threadName)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
 
 
+def installer_argv(argv: Sequence[str], environ: dict[str, str] | Any) -> list[str]:
+    """The installer's arguments: from TLJH_INSTALLER_ARGS (a JSON list) when the bootstrap handed
+    them over there (so passwords and tokens are not in /proc/PID/cmdline), else argv.
+
+    The variable is removed from the environment, so no command inherits it.
+    """
+    handed = environ.pop("TLJH_INSTALLER_ARGS", None)
+    if handed is None:
+        return list(argv)
+    args = json.loads(handed)
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise SystemExit("error: TLJH_INSTALLER_ARGS must be a JSON list of strings")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(sys.argv[1:] if argv is None else argv)
+    options = parse_args(installer_argv(sys.argv[1:], os.environ) if argv is None else argv)
+    for admin in options.admins:
+        register_secret(admin.password)  # never in the log, the page or an error message
     os.umask(0o022)
     paths = Paths.from_env()
     setup_logging(paths)
