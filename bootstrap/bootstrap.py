@@ -231,7 +231,7 @@ FAVICON = base64.b64decode(  # a 32x32 PNG icon in an ICO container, drawn for t
 )
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 32768
-LOGS_TAIL_BYTES = 65536  # what /logs serves: the end of the log, not all of it
+LOGS_TAIL_BYTES = 262144  # what /logs serves: the end of the log (256 KiB), not all of it
 MAX_CONNECTIONS = 16  # at a time; more are closed at once
 REQUEST_TIMEOUT = 10.0  # seconds a connection may stay silent
 PAGE_USER = "nobody"
