@@ -305,8 +305,13 @@ def check_config(paths: Paths) -> None:
     from tljh.config import ConfigError
     from tljh.schema import problems
 
+    from tljh.cli.reload import preflight
+
     try:
-        found = problems(config_file.load(paths.config_file))
+        config = config_file.load(paths.config_file)
+        found = problems(config)
+        if not found:
+            preflight(config)  # what reload refuses, the installer refuses: certificate files that are missing
     except ConfigError as e:
         raise UserError(str(e)) from None
     if found:
