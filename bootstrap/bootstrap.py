@@ -487,6 +487,8 @@ def bind_page(files: PageFiles, address: tuple[str, int] = ("", 80)) -> PageServ
         return None
     files.index.write_text(INDEX_HTML)
     files.favicon.write_bytes(FAVICON)
+    for public in (files.index, files.favicon):
+        os.chmod(public, 0o644)  # the server reads them as nobody, whatever the umask
     return server
 
 
@@ -587,6 +589,7 @@ class Status:
             return
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps(self.doc))
+        os.chmod(tmp, 0o644)  # the page server reads it as nobody, whatever the umask
         os.replace(tmp, self.path)
 
 
