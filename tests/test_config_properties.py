@@ -1,140 +1,187 @@
-"""Property-based (hypothesis): any value given to tljh-config is either refused cleanly (one line,
-exit 1, the file byte for byte unchanged) or stored exactly and used; and traefik's TOML rendered
-from any accepted configuration reads back to the same values (quotes, backslashes, unicode...).
-"""
+"""Property tests of config.yaml editing (tljh.config): any sequence of tljh-config edits, saved and
+read back, gives what the same edits give on a plain dict; values of any shape survive the file;
+comments and keys that an edit does not touch stay as they were."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-import tomllib
-from pathlib import Path
+import copy
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tljh import config as config_file
-from tljh.cli.tljh_config import main
-from tljh.hub.traits import hub_config
-from tljh.paths import Paths
-from tljh.schema import edit_problems
-from tljh.traefik import render_static_config, render_tls_config
+from tljh.config import ConfigError, add_item, dump, get_item, load, loads, remove_item, save, set_item, unset_item
 
-START = b"# kept\nusers:\n  admin:\n    - alice\n"
-STRING_KEYS = ["base_url", "auth.type", "traefik_api.username", "traefik_api.password", "https.tls.cert",
-               "https.letsencrypt.email", "user_environment.default_app", "http.address",
-               "auth.GitHubOAuthenticator.client_id", "plugins.mine.value"]
-LIST_KEYS = ["users.admin", "users.allowed", "users.extra_user_groups.students", "https.letsencrypt.domains"]
-NUMBER_KEYS = ["limits.cpu", "limits.memory", "http.port", "traefik_api.port", "services.cull.timeout",
-               "services.cull.concurrency", "services.cull.enabled"]
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, database=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-texts = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
-    ["1G", "1G\n", "0.5", "80", "True", "None", "null", "~", "/jhub/", "a/b", "../x", "-1", "1e400", "nan",
-     "0x50", "'quoted'", '"dq"', "a\\b", "!!binary x", "&a", "*a", "{a: 1}", "[1, 2]", "\u202e", "\x00"])
-
-
-@pytest.fixture(autouse=True)
-def as_root(monkeypatch):
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
+# Keys: a small alphabet of parts, so that edits often meet (same key, parent/child, siblings).
+PART = st.sampled_from(["users", "admin", "limits", "memory", "a", "b", "c-d", "e_f", "1"])
+KEY = st.lists(PART, min_size=1, max_size=3).map(".".join)
+TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x85\u2028\u2029\ufeff"), max_size=20)
+SCALAR = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False), TEXT,
+)
+ITEM = st.one_of(st.integers(min_value=-1000, max_value=1000), TEXT)
+EDIT = st.one_of(
+    st.tuples(st.just("set"), KEY, SCALAR),
+    st.tuples(st.just("unset"), KEY, st.none()),
+    st.tuples(st.just("add"), KEY, ITEM),
+    st.tuples(st.just("remove"), KEY, ITEM),
+)
 
 
-def run_cli(*args: str) -> tuple[int, str, bytes, bytes, Path]:
-    """tljh-config on a fresh config file: exit code, stderr, bytes before, bytes after, the file."""
-    import contextlib
-    import io
-
-    directory = Path(tempfile.mkdtemp(prefix="tljh-prop-"))
-    path = directory / "config.yaml"
-    path.write_bytes(START)
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["--config-path", str(path), args[0], "--", *args[1:]])  # "--": values may start with -
-    return code, err.getvalue(), START, path.read_bytes(), path
-
-
-def check_outcome(code: int, err: str, before: bytes, after: bytes, path: Path) -> object:
-    """Refused cleanly, or accepted into a file the hub and traefik can use; the value stored."""
-    if code != 0:
-        assert code == 1
-        assert err.count("\n") == 1 and err.startswith("tljh-config: "), err
-        assert after == before
-        return None
-    data = config_file.load(path)
-    assert edit_problems(data) == []
-    paths = Paths(prefix=path.parent / "prefix", root=path.parent / "root")
-    hub_config(data, paths, "secret")
-    tomllib.loads(render_static_config(data, paths))
-    tomllib.loads(render_tls_config(data))
-    return data
+def plain(value: Any) -> Any:
+    """ruamel's round-trip containers and scalars as plain Python values."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
 
 
-@PROPERTY_SETTINGS
-@given(key=st.sampled_from(STRING_KEYS), value=texts)
-def test_any_text_for_a_string_key(key: str, value: str) -> None:
-    data = check_outcome(*run_cli("set", key, value))
-    if data is not None and value not in ("None", "null", "~", "Null", "NULL", "none"):
-        stored = config_file.get_item(data, key)
-        assert stored == value or key == "auth.GitHubOAuthenticator.client_id" or key.startswith("plugins."), (
-            stored, value)
-
-
-@PROPERTY_SETTINGS
-@given(key=st.sampled_from(LIST_KEYS), value=texts)
-def test_any_text_as_a_list_item(key: str, value: str) -> None:
-    data = check_outcome(*run_cli("add-item", key, value))
-    if data is not None:
-        assert value in config_file.get_item(data, key)
-
-
-@PROPERTY_SETTINGS
-@given(key=st.sampled_from(NUMBER_KEYS),
-       value=texts | st.integers().map(str) | st.floats(allow_nan=True, allow_infinity=True).map(repr))
-def test_any_text_for_a_number_key(key: str, value: str) -> None:
-    data = check_outcome(*run_cli("set", key, value))
-    cpu = config_file.get_item(data, key) if data is not None and key == "limits.cpu" else None
-    assert cpu is None or 0.01 <= cpu <= 1024
-
-
-@PROPERTY_SETTINGS
-@given(yaml_text=st.text(st.characters(codec="utf-8"), max_size=200))
-def test_any_hand_written_file_is_read_or_refused_in_one_message(yaml_text: str) -> None:
-    """Whatever config.yaml holds, reading and checking it never raises anything but ConfigError."""
-    from tljh.schema import problems
-
-    directory = Path(tempfile.mkdtemp(prefix="tljh-prop-"))
-    path = directory / "config.yaml"
-    path.write_text(yaml_text)
+def apply(data: Any, edit: tuple[str, str, Any]) -> bool:
+    """One tljh-config edit on data; False when tljh.config refused it (and so changed nothing)."""
+    what, key, value = edit
     try:
-        found = problems(config_file.load(path))
-    except config_file.ConfigError:
-        return
-    assert all("\n" not in line for line in found)
+        if what == "set":
+            set_item(data, key, value)
+        elif what == "unset":
+            unset_item(data, key)
+        elif what == "add":
+            add_item(data, key, value)
+        else:
+            remove_item(data, key, value)
+    except ConfigError:
+        return False
+    return True
 
 
-# ---------------------------------------------------------------- TOML rendering of accepted values
-
-paths_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), min_size=1, max_size=30)
+# ------------------------------------------------------------------ a plain-dict model of the edits
 
 
-@PROPERTY_SETTINGS
-@given(cert=paths_text, key=paths_text, email_user=st.from_regex(r"[A-Za-z0-9._%+'\"\\-]{1,12}", fullmatch=True),
-       domain=st.from_regex(r"[a-z0-9]{1,10}\.[a-z]{2,5}", fullmatch=True), port=st.integers(1, 65535),
-       address=st.sampled_from(["", "0.0.0.0", "10.1.2.3", "::", "::1", "fe80::1"]))
-def test_toml_of_any_accepted_value_reads_back(cert: str, key: str, email_user: str, domain: str, port: int,
-                                               address: str) -> None:
-    config = {"https": {"enabled": True, "port": port, "address": address,
-                        "tls": {"cert": "/" + cert, "key": "/" + key},
-                        "letsencrypt": {"email": f"{email_user}@{domain}", "domains": [domain]}}}
-    if edit_problems(config):
-        return  # refused: nothing is rendered from it
-    paths = Paths(prefix=Path("/opt/tljh"), root=Path("/"))
-    static = tomllib.loads(render_static_config(config, paths))
-    tls = tomllib.loads(render_tls_config(config))
-    assert tls["tls"]["certificates"] == [{"certFile": "/" + cert, "keyFile": "/" + key}]
-    assert static["certificatesResolvers"]["letsencrypt"]["acme"]["email"] == f"{email_user}@{domain}"
-    https = static["entryPoints"]["https"]
-    assert https["address"] == (f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
-    assert https["http"]["tls"]["domains"] == [{"main": domain, "sans": []}]
+def model_apply(model: dict[str, Any], edit: tuple[str, str, Any]) -> bool:
+    what, key, value = edit
+    *parents, last = key.split(".")
+    node: Any = model
+    trail = []
+    for part in parents:
+        if part not in node:
+            if what in ("unset", "remove"):
+                return False
+            node[part] = {}
+        if not isinstance(node[part], dict):
+            return False
+        trail.append(node)
+        node = node[part]
+    if what == "set":
+        node[last] = value
+    elif what == "unset":
+        if last not in node:
+            return False
+        del node[last]
+        for holder, part in zip(reversed(trail), reversed(parents), strict=True):  # sections left empty go too
+            if holder[part]:
+                break
+            del holder[part]
+    elif what == "add":
+        items = node.setdefault(last, [])
+        if not isinstance(items, list):
+            return False
+        if value not in items:
+            items.append(value)
+    else:
+        items = node.get(last)
+        if not isinstance(items, list) or value not in items:
+            return False
+        items.remove(value)
+    return True
+
+
+@SETTINGS
+@given(st.lists(EDIT, max_size=12))
+@example([("set", "users", 9.38827948100758e27), ("set", "admin", None)])  # found: ruamel respelled the float
+def test_any_edits_saved_and_read_back_equal_the_same_edits_on_a_plain_dict(tmp_path, edits):
+    path = tmp_path / "config.yaml"
+    path.unlink(missing_ok=True)
+    model: dict[str, Any] = {}
+    for edit in edits:
+        before = copy.deepcopy(model)
+        data = load(path)
+        accepted = apply(data, edit)
+        assert accepted == model_apply(model, edit), (edit, before)
+        if accepted:
+            save(path, data)
+        assert plain(load(path)) == model, (edit, path.read_text())
+
+
+@SETTINGS
+@given(KEY, SCALAR)
+def test_a_set_value_reads_back_equal_and_of_the_same_type(key, value):
+    data = loads("")
+    set_item(data, key, value)
+    back = get_item(loads(dump(data)), key)
+    assert plain(back) == value and type(plain(back)) is type(value), dump(data)
+
+
+@SETTINGS
+@given(st.lists(ITEM, min_size=1, max_size=6, unique=True))
+def test_added_items_keep_their_order_and_removing_one_keeps_the_rest(items):
+    data = loads("")
+    for item in items:
+        assert add_item(data, "users.allowed", item) is True
+    for item in items:
+        assert add_item(data, "users.allowed", item) is False  # already there: no duplicate
+    assert plain(get_item(loads(dump(data)), "users.allowed")) == items
+    remove_item(data, "users.allowed", items[0])
+    assert plain(get_item(loads(dump(data)), "users.allowed")) == items[1:]
+
+
+ORIGINAL = """\
+# TLJH settings
+users:
+  admin:
+    - alice  # the first admin
+limits:
+  memory: 1G  # per user
+"""
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(["x", "y", "z"]), min_size=1, max_size=3).map(".".join), SCALAR)
+def test_edits_elsewhere_keep_comments_and_untouched_keys(key, value):
+    data = loads(ORIGINAL)
+    set_item(data, f"plugin.{key}", value)
+    text = dump(data)
+    assert text.startswith(ORIGINAL), text
+    again = loads(text)
+    unset_item(again, f"plugin.{key}")
+    assert dump(again) == ORIGINAL
+
+
+@SETTINGS
+@given(st.lists(EDIT, max_size=8))
+def test_rendering_is_stable(edits):
+    data = loads(ORIGINAL)
+    for edit in edits:
+        apply(data, edit)
+    text = dump(data)
+    again = dump(loads(text))
+    assert plain(loads(again)) == plain(data)
+    if not any(isinstance(value, float) for _, _, value in edits):  # ruamel may respell a float, not change it
+        assert again == text
+
+
+@pytest.mark.parametrize("key", ["", ".", "a.", ".a", "a..b", " a", "a. b", "a.b "])
+def test_malformed_keys_are_refused_by_every_edit(key):
+    for edit in (("set", key, 1), ("unset", key, None), ("add", key, 1), ("remove", key, 1)):
+        data = loads(ORIGINAL)
+        assert apply(data, edit) is False, edit
+        assert dump(data) == ORIGINAL
