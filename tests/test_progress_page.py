@@ -323,9 +323,22 @@ def test_forked_server_runs_as_nobody_and_still_reads_the_root_only_log(bootstra
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             assert b"--admin" not in cmdline or b":***" in cmdline
         finally:
-            os.kill(pid, 15)
-            os.waitpid(pid, 0)
+            stop_child(pid)
     finally:
         import shutil
 
         shutil.rmtree(shared)
+
+
+def stop_child(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM, then (bounded) SIGKILL: a test never waits forever for a forked server."""
+    import time
+
+    os.kill(pid, 15)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
