@@ -312,6 +312,7 @@ def print_plan(paths: Paths, options: Options) -> int:
     """`--plan`: the plan on stdout; nothing is changed, not even the log."""
     from tljh.cli.plan import plan
 
+    log.addHandler(logging.NullHandler())  # the plan's own lines say what matters; no log file is written
     try:
         lines, _ = plan(paths, options)
     except UserError as e:
