@@ -14,7 +14,7 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["tljh", "tljh.*"]),
-    package_data={"tljh": ["install/requirements/*.txt", "install/units/*.service"]},
+    package_data={"tljh": ["install/requirements/*.txt", "install/requirements/*.lock", "install/units/*.service"]},
     install_requires=[
         "requests",
         "ruamel.yaml>=0.17",

@@ -36,7 +36,7 @@ from tljh.install.progress import PageStatus, Progress, hub_url, server_address,
 from tljh.paths import (
     ADMINS_GROUP,
     APT_PACKAGES,
-    HUB_REQUIREMENTS,
+    HUB_LOCK,
     PACKAGE_DIR,
     TRAEFIK_REQUIREMENTS,
     TRAEFIK_VERSION,
@@ -165,7 +165,7 @@ def environment_steps(
 ) -> list[Step]:
     """The hub venv (with traefik, then the hooks' hub packages) and the user environment:
     independent of each other."""
-    hub: list[Action] = [PipRequirements(paths.hub_env, HUB_REQUIREMENTS),
+    hub: list[Action] = [PipRequirements(paths.hub_env, HUB_LOCK, ("--require-hashes",)),
                          TraefikBinary(paths.hub_env, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION)]
     if hub_pip:
         hub.append(PipPackages(paths.hub_env, hub_pip))
@@ -271,7 +271,7 @@ def service_steps(paths: Paths) -> list[Step]:
     def hub_inputs() -> list[bytes]:
         snippets = sorted(paths.config_d.glob("*.py"))
         hub_dists = sorted(paths.hub_env.glob("lib/python3*/site-packages/*.dist-info/RECORD"))
-        reqs = [HUB_REQUIREMENTS, paths.config_file, paths.traefik_api_secret, *snippets, *_package_files(), *hub_dists]
+        reqs = [HUB_LOCK, paths.config_file, paths.traefik_api_secret, *snippets, *_package_files(), *hub_dists]
         return files_content(reqs)
 
     return [
