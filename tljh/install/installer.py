@@ -107,13 +107,15 @@ def parse_admin(value: str) -> Admin:
 
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(prog="tljh.installer", description="Install or upgrade TLJH on this machine.")
-    parser.add_argument("--admin", action="append", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
-                        help="make NAME a hub admin; with a password, NAME logs in with it (repeatable)")
+    parser.add_argument("--admin", action="extend", nargs="+", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
+                        help="make NAME a hub admin; with a password, NAME logs in with it (several after one "
+                             "flag, and repeatable: --admin alice bob:pw --admin carol); admins are added, never removed")
     parser.add_argument("--user-env", choices=["conda", "venv"], default=None,
                         help="kind of user environment at <prefix>/user: conda (Miniforge, the default) or venv "
                              "(remembered for re-runs; cannot be switched)")
-    parser.add_argument("--plugin", action="append", default=[], metavar="SPEC",
-                        help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
+    parser.add_argument("--plugin", action="extend", nargs="+", default=[], metavar="SPEC",
+                        help="pip spec(s) of plugins to install into the hub env (several after one flag, and "
+                             "repeatable; remembered for re-runs)")
     parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
                         help="a requirements file (URL or path) to pip install into the user environment")
     parser.add_argument("--version", action="version", version=f"tljh {__version__}")
