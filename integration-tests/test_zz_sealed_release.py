@@ -45,8 +45,8 @@ def test_release_file_installs_with_no_checkout_and_no_variable(release_run: sub
 
 
 def test_hub_has_the_carried_wheel_and_the_locked_dependencies(machine: Machine, release_run: subprocess.CompletedProcess[str]) -> None:
-    origin = machine.run([HUB_PYTHON, "-c", "import importlib.metadata as m; "
-                          "print(m.distribution('the-littlest-jupyterhub').read_text('direct_url.json'))"]).stdout
+    code = "import importlib.metadata as m; print(m.distribution('the-littlest-jupyterhub').read_text('direct_url.json'))"
+    origin = machine.run([HUB_PYTHON, "-c", code]).stdout
     assert "the_littlest_jupyterhub-" in origin and ".whl" in origin and "/srv/" not in origin
     log = machine.run(["cat", "/opt/tljh/installer.log"]).stdout
     assert "--require-hashes -r /opt/tljh/.bootstrap-" in log

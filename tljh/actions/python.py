@@ -69,7 +69,7 @@ def marker_environment(env: Path) -> dict[str, str]:
     """PEP 508 marker values for an environment on this machine (its own Python version)."""
     from packaging.markers import default_environment
 
-    values = dict(default_environment())
+    values = {key: str(value) for key, value in default_environment().items()}
     version = python_version(env)
     if version:
         values["python_full_version"] = version if version.count(".") == 2 else version + ".0"
