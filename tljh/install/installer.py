@@ -30,6 +30,7 @@ from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, Re
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, files_content
 from tljh.health import HubNotReady, wait_for_hub
+from tljh.install.adopt import MovedAside, adoption_report, upstream_dynamic_config
 from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.journal import Journal
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
@@ -259,6 +260,7 @@ def config_steps(paths: Paths, options: Options, pm: Any = None) -> list[Step]:
             *plugin_config,
             Passwords(paths.passwords_dbm, passwords),
             secret(paths.traefik_api_secret),
+            MovedAside(upstream_dynamic_config(paths), paths.backups_dir),
             KeptFile(paths.acme_json, lambda: b"", 0o600),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
             File(paths.traefik_tls_rules, lambda: render_tls_config(config_file.load(paths.config_file)), 0o600),
@@ -318,6 +320,9 @@ def check_config(paths: Paths) -> None:
 
 def install(paths: Paths, options: Options) -> None:
     check_config(paths)
+    for line in adoption_report(paths):
+        print(line, flush=True)
+        log.info("%s", line)
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
