@@ -257,3 +257,25 @@ def test_run_failure_shows_the_output_tail(bootstrap, tmp_path):
     with pytest.raises(bootstrap.BootstrapError) as info:
         bootstrap.run([sys.executable, "-c", "print('it broke'); raise SystemExit(3)"], tmp_path / "log")
     assert "failed with exit code 3" in str(info.value) and "it broke" in str(info.value)
+
+
+def test_pip_installs_the_lock_with_hashes_then_tljh_without_deps(bootstrap, monkeypatch, tmp_path):
+    commands = []
+
+    def fake_run(argv, log):
+        commands.append(argv)
+        if "-r" in argv:
+            assert Path(argv[-1]).read_text() == "pinned==1.0 --hash=sha256:aa\n"
+        else:
+            assert Path(argv[-1]).read_bytes() == b"wheel bytes"
+
+    monkeypatch.setattr(bootstrap, "run", fake_run)
+    monkeypatch.setattr(bootstrap, "RELEASE_WHEEL_NAME", "the_littlest_jupyterhub-9-py3-none-any.whl")
+    source = bootstrap.Source("carried", "the_littlest_jupyterhub-9-py3-none-any.whl",
+                              "pinned==1.0 --hash=sha256:aa\n", b"wheel bytes")
+    bootstrap.pip_install_tljh(tmp_path, tmp_path / "log", source)
+    pip = [str(tmp_path / "hub/bin/python3"), "-m", "pip", "install", "--no-warn-script-location"]
+    assert commands[0][:-1] == [*pip, "--require-hashes", "-r"]
+    assert commands[1][:-1] == [*pip, "--upgrade", "--force-reinstall", "--no-deps"]
+    assert commands[1][-1].endswith("/the_littlest_jupyterhub-9-py3-none-any.whl")
+    assert not list(tmp_path.glob(".bootstrap-*"))  # the temporary copies are gone
