@@ -1,4 +1,5 @@
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -279,3 +280,19 @@ def test_pip_installs_the_lock_with_hashes_then_tljh_without_deps(bootstrap, mon
     assert commands[1][:-1] == [*pip, "--upgrade", "--force-reinstall", "--no-deps"]
     assert commands[1][-1].endswith("/the_littlest_jupyterhub-9-py3-none-any.whl")
     assert not list(tmp_path.glob(".bootstrap-*"))  # the temporary copies are gone
+
+
+def test_bootstrap_install_lock_stops_a_second_run_naming_the_first(bootstrap, tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap, "_lock_fd", None)
+    bootstrap.take_install_lock(tmp_path)
+    first = bootstrap._lock_fd
+    try:
+        with pytest.raises(bootstrap.BootstrapError, match=rf"another install is running on this machine \(pid {os.getpid()}, the bootstrap"):
+            bootstrap.take_install_lock(tmp_path)
+        from tljh.install.lock import InstallRunning, take_install_lock
+
+        with pytest.raises(InstallRunning):  # the installer's lock is the same lock
+            take_install_lock(tmp_path, "installer", {})
+        assert take_install_lock(tmp_path, "installer", {"TLJH_INSTALL_LOCK_FD": str(first)}) == first
+    finally:
+        os.close(first)
