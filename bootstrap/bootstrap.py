@@ -39,6 +39,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -609,21 +610,31 @@ def open_page(show: bool, files: PageFiles) -> Status:
 
 
 def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
-    """The hub lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it."""
+    """The hub lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it.
+
+    The carried wheel is written to the same path on every run (pip records where a package came
+    from, and the hub restarts when its packages' records change).
+    """
     pip = [str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--no-warn-script-location"]
-    with tempfile.TemporaryDirectory(dir=prefix, prefix=".bootstrap-") as tmp:
-        target = source.spec
-        if source.wheel is not None:
-            target = str(Path(tmp) / RELEASE_WHEEL_NAME)
-            Path(target).write_bytes(source.wheel)
-        if source.lock is None:
-            say(f"no hub lock goes with {source.spec}: its dependencies are installed as pip resolves them")
-            run([*pip, "--upgrade", target], log)
-            return
-        lock = Path(tmp) / "hub.lock"
-        lock.write_text(source.lock, encoding="utf-8")
-        run([*pip, "--require-hashes", "-r", str(lock)], log)
-        run([*pip, "--upgrade", "--force-reinstall", "--no-deps", target], log)
+    wheel_dir = prefix / ".bootstrap-wheel"
+    shutil.rmtree(wheel_dir, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=prefix, prefix=".bootstrap-") as tmp:
+            target = source.spec
+            if source.wheel is not None:
+                wheel_dir.mkdir(mode=0o700)
+                target = str(wheel_dir / RELEASE_WHEEL_NAME)
+                Path(target).write_bytes(source.wheel)
+            if source.lock is None:
+                say(f"no hub lock goes with {source.spec}: its dependencies are installed as pip resolves them")
+                run([*pip, "--upgrade", target], log)
+                return
+            lock = Path(tmp) / "hub.lock"
+            lock.write_text(source.lock, encoding="utf-8")
+            run([*pip, "--require-hashes", "-r", str(lock)], log)
+            run([*pip, "--upgrade", "--force-reinstall", "--no-deps", target], log)
+    finally:
+        shutil.rmtree(wheel_dir, ignore_errors=True)
 
 
 def install_tljh(prefix: Path, log: Path, status: Status, source: Source) -> Path:
