@@ -15,7 +15,8 @@ import shlex
 from dataclasses import dataclass
 
 from machine import Machine
-from standin import STANDIN
+
+STANDIN_IN_CHECKOUT = "/srv/tljh/tests/standin/Miniforge3-standin.sh"  # the checkout the session copied in
 
 SEED = "/root/upstream-seed"
 CANARY = "tabulate==0.10.0"
@@ -79,7 +80,6 @@ def sh(machine: Machine, script: str, timeout: float = 300.0) -> None:
 
 def build_upstream(machine: Machine, users: tuple[UpstreamUser, ...]) -> None:
     """The upstream layout, on a machine whose /opt/tljh was just removed (state seeded in SEED)."""
-    machine.copy_in(STANDIN, "/root/Miniforge3-standin.sh")
     config = "users:\n  admin:\n" + "".join(f"  - {u.name}\n" for u in users if u.admin)
     sh(machine, f"""
 mkdir -p /opt/tljh/config/jupyterhub_config.d /opt/tljh/config/traefik_config.d /opt/tljh/state/rules
@@ -88,7 +88,7 @@ python3 -m venv /opt/tljh/hub
 printf '#!/bin/sh\\necho upstream tljh-config\\n' > /opt/tljh/hub/bin/tljh-config
 chmod 0755 /opt/tljh/hub/bin/tljh-config
 ln -sf /opt/tljh/hub/bin/tljh-config /usr/bin/tljh-config
-STANDIN_CONDA_VERSION=4.10.3 STANDIN_MAMBA_VERSION=0.16.0 bash /root/Miniforge3-standin.sh -b -p /opt/tljh/user
+STANDIN_CONDA_VERSION=4.10.3 STANDIN_MAMBA_VERSION=0.16.0 bash {STANDIN_IN_CHECKOUT} -b -p /opt/tljh/user
 /opt/tljh/user/bin/python -m pip install -q {CANARY}
 chmod -R o-w /opt/tljh/user
 printf %s {shlex.quote(config)} > /opt/tljh/config/config.yaml
