@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # import machine/hubcl
 
 from hubclient import HubClient
 from machine import LOG_DIR, REPO_ROOT, Machine, run_bootstrap_piped, tail
-from pagewatch import ARTIFACTS, PageWatch, watch_install
+from pagewatch import ARTIFACTS, PageWatch, last_status_logged, watch_install
 
 ADMIN = "admin"
 PASSWORD = "s3cret:with:colons"
@@ -51,9 +51,15 @@ NOT_ROOT_REASON = "integration tests boot a systemd-nspawn machine and need root
 
 
 def distros_under_test() -> list[str]:
-    """The distros to test, from TLJH_TEST_DISTROS (comma separated; default bookworm)."""
+    """The distros to test, from TLJH_TEST_DISTROS (comma separated; default bookworm).
+
+    A value naming no distro is refused: it would skip every machine test and still exit 0.
+    """
     raw = os.environ.get("TLJH_TEST_DISTROS", "bookworm")
-    return [name.strip() for name in raw.split(",") if name.strip()]
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if not names:
+        raise pytest.UsageError(f"TLJH_TEST_DISTROS={raw!r} names no distro; give one or more, e.g. bookworm,trixie")
+    return names
 
 
 @dataclass
@@ -124,6 +130,7 @@ def installed(machine: Machine, checkout: str) -> Installation:
             machine.distro,
         )
     seconds = time.monotonic() - start
+    page.final_status = last_status_logged(machine.run(["cat", "/opt/tljh/installer.log"], check=False).stdout)
     if result.returncode != 0:
         pytest.fail(
             f"bootstrap exited with {result.returncode} after {seconds:.0f} s (full output: {log}):\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import io
 import math
 import os
@@ -23,9 +24,33 @@ def _yaml() -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
+    yaml.Representer = _representer()
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
     return yaml
+
+
+@functools.cache
+def _representer() -> Any:
+    """ruamel's round-trip representer, except that a float read from the file is written back as the same number.
+
+    ruamel re-renders an untouched float from its digits and exponent, which can change it
+    (9.38827948100758e+27 became 9.38827948100757e+27 when another key was edited).
+    """
+    from ruamel.yaml.representer import RoundTripRepresenter
+    from ruamel.yaml.scalarfloat import ScalarFloat
+
+    class Representer(RoundTripRepresenter):
+        def represent_same_float(self, data: Any) -> Any:
+            node = self.represent_scalar_float(data)
+            try:
+                same = float(node.value) == float(data)
+            except ValueError:  # .inf, .nan: ruamel's own spellings
+                same = True
+            return node if same else self.represent_scalar("tag:yaml.org,2002:float", repr(float(data)))
+
+    Representer.add_representer(ScalarFloat, Representer.represent_same_float)
+    return Representer
 
 
 def load(path: Path) -> Any:
