@@ -16,6 +16,9 @@ from typing import Any, Iterator
 from tljh.actions.files import write_atomic
 
 
+MAX_BYTES = 1024**2
+
+
 class ConfigError(Exception):
     """config.yaml cannot be read or an edit does not fit its shape; the message says why."""
 
@@ -58,6 +61,8 @@ def load(path: Path) -> Any:
     if not path.exists() and not path.is_symlink():
         return loads("", path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_BYTES // 1024} KiB; a configuration is never this large")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text; fix it by hand") from None

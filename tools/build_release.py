@@ -10,7 +10,7 @@
   on any package index; its sha256 is written beside it (.sha256) and printed;
 - with --verify, the wheel is installed into a clean venv the way the bootstrap does it (the hub lock
   with --require-hashes, then the wheel with --no-deps) and every console script it declares
-  (tljh-config, and tljh once the package declares it) must be there and answer --help; and the
+  (tljh-config and tljh) must be there and answer --help; and the
   bootstrap file must say its version.
 
 The build needs the `build` package (pip install build) and the package index (for setuptools).
@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BOOTSTRAP = REPO / "bootstrap" / "bootstrap.py"
 HUB_LOCK = "tljh/install/requirements/hub.lock"
-REQUIRED_SCRIPTS = {"tljh-config"}
+REQUIRED_SCRIPTS = {"tljh-config", "tljh"}
 LINE = 76
 
 

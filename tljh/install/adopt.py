@@ -11,12 +11,12 @@ person running the installer is told what was adopted.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from tljh.actions import Action, Change
-from tljh.journal import Entry, Journal
+from tljh.actions.files import MovedAside
 from tljh.paths import Paths
+
+__all__ = ["MovedAside", "adoption_report", "is_upstream_install", "kept", "upstream_dynamic_config"]
 
 UPSTREAM_DYNAMIC = "dynamic.toml"
 
@@ -62,33 +62,3 @@ def adoption_report(paths: Paths) -> list[str]:
     lines.append("  replaced: the hub environment's packages, traefik.toml, the systemd units and the sudoers "
                  "file (earlier versions of the last two in the backups directory)")
     return lines
-
-
-class MovedAside(Action):
-    """A file that must not be where it is (e.g. upstream's rules/dynamic.toml), kept in the backups directory."""
-
-    kind = "moved-aside"
-
-    def __init__(self, path: Path, backups: Path) -> None:
-        self.path, self.backups = path, backups
-
-    @property
-    def title(self) -> str:
-        return f"{self.path} moved aside"
-
-    def plan(self) -> list[Change]:
-        return [Change("move aside", str(self.path))] if self.path.exists() else []
-
-    def _apply(self, changes: list[Change], journal: Journal) -> None:
-        self.backups.mkdir(parents=True, exist_ok=True, mode=0o700)
-        dest = self.backups / f"upstream-{self.path.name}"
-        n = 1
-        while dest.exists():
-            n += 1
-            dest = self.backups / f"upstream-{self.path.name}.{n}"
-        self._record(journal, changes[0], str(dest))
-        os.replace(self.path, dest)
-
-    def revert(self, entry: Entry) -> None:
-        if entry.backup and Path(entry.backup).exists():
-            os.replace(entry.backup, self.path)
