@@ -143,7 +143,7 @@ def storm(api: AdminAPI, names: list[str], timeout: float = 900, probe_user: str
     started: dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         barrier = threading.Barrier(len(names))
-        for name, outcome in zip(names, pool.map(lambda n: _start(api, n, barrier, started), names)):
+        for name, outcome in zip(names, pool.map(lambda n: _start(api, n, barrier, started), names), strict=True):
             if outcome:
                 result.failures[name] = outcome
             if name == names[-1]:
