@@ -48,29 +48,29 @@ STEP_LINE = re.compile(r"^\[\d+/\d+\] (.+?)\s{2,}.*?([\d.]+)s$")
 BOOTSTRAP_STEP = re.compile(r"(bootstrap: .+?): done in ([\d.]+)s")
 CAP_BYTES = 768 * 1024 * 1024
 CAP_CGROUP = Path("/sys/fs/cgroup/memory/tljh-benchmark-768M")
-HAND_PORT = 18890
 
 # A jupyterhub-singleuser started by hand the way the spawner starts it (same command, same
 # environment variables except the hub's secrets), as a fresh unix user; time until its API answers.
 HAND_START = r"""
-user=$1
+user=$1 port=$2
 useradd -m "$user" >/dev/null 2>&1
 cd /home/$user
 start=$(date +%s.%N)
 sudo -u "$user" env -i HOME=/home/$user \
   PATH=/opt/tljh/user/bin:/usr/bin:/bin JUPYTERHUB_API_TOKEN=unused JUPYTERHUB_CLIENT_ID=jupyterhub-user-$user \
   JUPYTERHUB_API_URL=http://127.0.0.1:15001/hub/api JUPYTERHUB_BASE_URL=/ JUPYTERHUB_USER=$user \
-  JUPYTERHUB_SERVICE_PREFIX=/user/$user/ JUPYTERHUB_SERVICE_URL=http://127.0.0.1:PORT/user/$user/ \
+  JUPYTERHUB_SERVICE_PREFIX=/user/$user/ JUPYTERHUB_SERVICE_URL=http://127.0.0.1:$port/user/$user/ \
   JUPYTERHUB_OAUTH_CALLBACK_URL=/user/$user/oauth_callback \
   /opt/tljh/user/bin/jupyterhub-singleuser >/tmp/$user.log 2>&1 &
 pid=$!
+answered=nan
 for i in $(seq 1 1200); do
-  curl -fsS -o /dev/null http://127.0.0.1:PORT/user/$user/api 2>/dev/null && break; sleep 0.05
+  curl -fsS -o /dev/null http://127.0.0.1:$port/user/$user/api 2>/dev/null && answered=yes && break; sleep 0.05
 done
 end=$(date +%s.%N)
 kill $pid; wait $pid 2>/dev/null
-python3 -c "print($end - $start)"
-""".replace("PORT", str(HAND_PORT))
+[ $answered = yes ] && python3 -c "print($end - $start)" || echo nan
+"""
 
 
 # ---------------------------------------------------------------- helpers
@@ -152,27 +152,28 @@ class PeakMemory:
             self.peak_kib = max(self.peak_kib, rss_kib(machine_pids(self.machine)))
 
 
-def unit_rss_mib(machine: Machine, unit: str) -> float:
-    """Resident memory of a unit's main process and its children, MiB."""
-    pid = machine.run(["systemctl", "show", "-p", "MainPID", "--value", unit]).stdout.strip()
-    if pid in ("", "0"):
-        return float("nan")
-    tree = machine.run(["ps", "-o", "pid=", "--ppid", pid], check=False).stdout.split()
-    script = "for p in \"$@\"; do awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null; done"
-    values = sh(machine, script, pid, *tree).split()
-    return round(sum(int(v) for v in values) / 1024, 1)
+UNIT_RSS = r"""
+for unit in "$@"; do
+  cg=$(systemctl show -p ControlGroup --value "$unit")
+  [ -n "$cg" ] && for p in $(cat /sys/fs/cgroup/systemd$cg/cgroup.procs 2>/dev/null); do
+    awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null
+  done
+done
+"""
+
+
+def units_rss_mib(machine: Machine, *units: str) -> float:
+    """Resident memory of every process in the units' cgroups, MiB (shared pages counted in each)."""
+    return round(sum(int(v) for v in sh(machine, UNIT_RSS, *units).split()) / 1024, 1)
 
 
 def user_servers_rss_mib(machine: Machine) -> float:
-    script = (
-        "for u in $(systemctl list-units --no-legend --plain --state=active 'jupyter-*' | awk '{print $1}'); do"
-        "  p=$(systemctl show -p MainPID --value $u); awk '/VmRSS/{print $2}' /proc/$p/status; done"
-    )
-    return round(sum(int(v) for v in sh(machine, script).split()) / 1024, 1)
+    units = sh(machine, "systemctl list-units --no-legend --plain --state=active 'jupyter-*' | awk '{print $1}'")
+    return units_rss_mib(machine, *units.split())
 
 
 def services_memory(machine: Machine) -> dict[str, float]:
-    hub, proxy = unit_rss_mib(machine, "jupyterhub.service"), unit_rss_mib(machine, "traefik.service")
+    hub, proxy = units_rss_mib(machine, "jupyterhub.service"), units_rss_mib(machine, "traefik.service")
     return {"hub_mib": hub, "traefik_mib": proxy, "together_mib": round(hub + proxy, 1)}
 
 
@@ -243,7 +244,7 @@ def measure_single_spawn(machine: Machine, api: Any, repeats: int) -> dict[str, 
         result = storm(api, [name], timeout=300)
         spawns.append(result.ready_seconds.get(name, float("nan")))
         api.stop_and_delete([name])
-    by_hand = [float(sh(machine, HAND_START, f"hand{i}", timeout=120).strip()) for i in range(repeats)]
+    by_hand = [float(sh(machine, HAND_START, f"hand{i}", str(18890 + i), timeout=120).strip()) for i in range(repeats)]
     spawn, floor = median(spawns), median(by_hand)
     return {"spawn_median_s": round(spawn, 2), "by_hand_median_s": round(floor, 2),
             "ratio": round(spawn / floor, 2), "spawns_s": [round(s, 2) for s in spawns],

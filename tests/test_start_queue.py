@@ -130,4 +130,26 @@ def test_invalid_spawner_keys(config, start):
 @pytest.mark.parametrize("unit", ["jupyterhub.service", "traefik.service"])
 def test_hub_and_proxy_are_scheduled_ahead_of_user_servers(paths, unit):
     lines = render_unit(unit, paths).splitlines()
-    assert "CPUWeight=1000" in lines and "IOWeight=1000" in lines
+    assert {"CPUWeight=1000", "IOWeight=1000", "Nice=-5"} <= set(lines)
+
+
+@pytest.mark.parametrize("snippet, password", [("", "the-random-secret"),
+                                               ("c.TraefikFileProviderProxy.traefik_api_password = 'p' * 8\n", "p" * 8)])
+def test_traefik_checks_the_api_password_against_a_cheap_hash(paths, snippet, password):
+    """traefik verifies the hash on every API request the hub makes (several per server start)."""
+    import bcrypt
+    from traitlets.config import Config
+
+    from tljh import config as config_file
+    from tljh.hub.traits import configure
+
+    paths.state_dir.mkdir(parents=True)
+    paths.traefik_api_secret.write_text("the-random-secret")
+    paths.config_d.mkdir(parents=True)
+    config_file.save(paths.config_file, {})
+    (paths.config_d / "50-snippet.py").write_text(snippet)
+    c = Config()
+    configure(c, paths)
+    hashed = c.TraefikFileProviderProxy.traefik_api_hashed_password
+    assert hashed.startswith("$2b$04$")
+    assert bcrypt.checkpw(password.encode(), hashed.encode())

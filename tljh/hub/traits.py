@@ -52,6 +52,19 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def api_password_hash(password: str) -> str:
+    """The bcrypt hash traefik's API checks the hub's password against, at bcrypt's lowest cost (4).
+
+    traefik verifies it on every API request, and the hub makes several per server start (it
+    waits for each new route); at bcrypt's default cost (12) that was ~0.3 s of CPU per start,
+    more than the hub's own share. The hash is only in root-only files (/opt/tljh/state), and the
+    default password is a long random secret, so a slow hash protects nothing here.
+    """
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode("ascii")
+
+
 def _proxy(config: Any, paths: Paths, api_password: str) -> dict[str, dict[str, Any]]:
     return {
         "TraefikFileProviderProxy": {
@@ -151,6 +164,9 @@ def configure(c: Any, paths: Paths | None = None) -> None:
     call_hook(plugin_manager(), "tljh_custom_jupyterhub_config", c=c)
     for snippet in sorted(paths.config_d.glob("*.py")):
         _load_snippet(c, snippet)
+    proxy = c["TraefikFileProviderProxy"]
+    if "traefik_api_hashed_password" not in proxy:
+        proxy.traefik_api_hashed_password = api_password_hash(proxy.traefik_api_password)
 
 
 def _load_snippet(c: Any, path: Path) -> None:
