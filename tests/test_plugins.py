@@ -372,8 +372,20 @@ def test_venv_user_env_actions_in_order(paths):
 
 
 def test_state_keeps_json_serialisable_plugin_record(paths):
-    _, action = plugin_step(paths, {"plugin_projects": {"/srv/p": "tljh-p"}}, ())
-    json.dumps({"plugins": action.specs, "plugin_projects": action.projects})
+    state = {"plugins": ["/srv/p", "tljh-q==1.0"], "plugin_projects": {"/srv/p": "tljh-p"}}
+    step, action = plugin_step(paths, state, ("tljh-q==2.0", "tljh-r"))
+    assert step.actions == [action]
+    assert action.specs == ["/srv/p", "tljh-q==2.0", "tljh-r"]  # this run's spec replaces the remembered one
+    assert action.fresh == {"tljh-q==2.0", "tljh-r"}
+    record = json.loads(json.dumps({"plugins": action.specs, "plugin_projects": action.projects}))
+    assert record == {"plugins": ["/srv/p", "tljh-q==2.0", "tljh-r"], "plugin_projects": {"/srv/p": "tljh-p"}}
+    _, again = plugin_step(paths, record, ())  # the next run, from the saved state alone
+    assert (again.specs, again.projects, again.fresh) == (action.specs, action.projects, set())
+
+
+def test_no_plugins_make_an_empty_step(paths):
+    step, action = plugin_step(paths, {}, ())
+    assert step.title == "plugins" and step.actions == [] and action.specs == []
 
 
 def test_hook_wrappers_are_refused_by_name():

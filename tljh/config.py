@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import io
 import math
 import os
@@ -15,6 +16,9 @@ from typing import Any, Iterator
 from tljh.actions.files import write_atomic
 
 
+MAX_BYTES = 1024**2
+
+
 class ConfigError(Exception):
     """config.yaml cannot be read or an edit does not fit its shape; the message says why."""
 
@@ -23,9 +27,33 @@ def _yaml() -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
+    yaml.Representer = _representer()
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
     return yaml
+
+
+@functools.cache
+def _representer() -> Any:
+    """ruamel's round-trip representer, except that a float read from the file is written back as the same number.
+
+    ruamel re-renders an untouched float from its digits and exponent, which can change it
+    (9.38827948100758e+27 became 9.38827948100757e+27 when another key was edited).
+    """
+    from ruamel.yaml.representer import RoundTripRepresenter
+    from ruamel.yaml.scalarfloat import ScalarFloat
+
+    class Representer(RoundTripRepresenter):
+        def represent_same_float(self, data: Any) -> Any:
+            node = self.represent_scalar_float(data)
+            try:
+                same = float(node.value) == float(data)
+            except ValueError:  # .inf, .nan: ruamel's own spellings
+                same = True
+            return node if same else self.represent_scalar("tag:yaml.org,2002:float", repr(float(data)))
+
+    Representer.add_representer(ScalarFloat, Representer.represent_same_float)
+    return Representer
 
 
 def load(path: Path) -> Any:
@@ -33,6 +61,8 @@ def load(path: Path) -> Any:
     if not path.exists() and not path.is_symlink():
         return loads("", path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_BYTES // 1024} KiB; a configuration is never this large")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text; fix it by hand") from None
@@ -91,9 +121,10 @@ LOCK_WAIT_SECONDS = 5.0
 
 @contextlib.contextmanager
 def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
-    """Hold the lock that serialises tljh-config runs on the config file at path.
+    """Hold the lock that serialises writers of the config file at path (tljh-config, the installer).
 
-    Waits up to `wait` seconds for another holder; then raises ConfigError naming it.
+    `what` names this holder (e.g. "tljh-config reload hub"); waits up to `wait` seconds for
+    another holder, then raises ConfigError naming it.
     """
     wait = LOCK_WAIT_SECONDS if wait is None else wait
     lock_path = path.parent / f".{path.name}.lock"
@@ -103,7 +134,7 @@ def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
     try:
         _acquire(fd, lock_path, wait)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}: tljh-config {what}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}: {what}\n".encode(), 0)
         try:
             yield
         finally:
@@ -123,7 +154,7 @@ def _acquire(fd: int, lock_path: Path, wait: float) -> None:
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
                 holder = f"pid {holder}" if holder else "another process"
                 raise ConfigError(
-                    f"the configuration is locked by another tljh-config run ({holder}, lock {lock_path}); "
+                    f"the configuration is locked by another run ({holder}, lock {lock_path}); "
                     f"waited {wait:.0f}s for it. Try again when it has finished."
                 ) from None
             time.sleep(0.1)

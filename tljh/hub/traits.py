@@ -9,7 +9,7 @@ from tljh import config as config_file
 from tljh.config import get_item
 from tljh.paths import HUB_PORT, Paths
 from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS
-from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint
+from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint, set_aside_unreadable
 
 SPAWNER_DEFAULTS = {"concurrent_starts": 0, "start_timeout": 900, "http_timeout": 120}
 # A user's server yields the CPU to the hub and the proxy (CPUWeight=1000 in their units) while
@@ -47,7 +47,7 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             # their place in line; the hub's own limit would refuse them with a bare 429 instead.
             "concurrent_spawn_limit": 0,
             "spawner_class": "tljh.hub.spawner.UserCreatingSpawner",
-            "proxy_class": "traefik_file",
+            "proxy_class": "tljh.hub.proxy.RulesKeepingProxy",
         }
     }
 
@@ -152,8 +152,15 @@ def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
     }
 
 def configure(c: Any, paths: Paths | None = None) -> None:
-    """Set c from config.yaml, then let plugins and jupyterhub_config.d snippets edit it."""
+    """Set c from config.yaml, then let plugins and jupyterhub_config.d snippets edit it.
+
+    A rules.toml traefik cannot read (a full disk, a hand edit) is set aside first: the hub
+    then writes it anew with every route it knows, instead of starting with none served.
+    """
     paths = paths or Paths.from_env()
+    aside = set_aside_unreadable(paths.traefik_rules_dir / "rules.toml")
+    if aside is not None:
+        print(f"tljh: {paths.traefik_rules_dir / 'rules.toml'} was not valid TOML; moved to {aside}, the hub rewrites it")
     api_password = paths.traefik_api_secret.read_text().strip()
     for cls, traits in hub_config(config_file.load(paths.config_file), paths, api_password).items():
         for name, value in traits.items():
