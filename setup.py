@@ -33,5 +33,5 @@ setup(
         "jupyterhub-tmpauthenticator>=1",
         "jsonschema>=4.18",
     ],
-    entry_points={"console_scripts": ["tljh-config = tljh.cli.tljh_config:main"]},
+    entry_points={"console_scripts": ["tljh-config = tljh.cli.tljh_config:main", "tljh = tljh.cli.main:main"]},
 )

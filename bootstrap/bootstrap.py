@@ -48,6 +48,15 @@ STILL_RUNNING_EVERY = 10.0  # seconds between "still running" lines during a lon
 STEPS = ("bootstrap: python3 (apt)", "bootstrap: hub venv", "bootstrap: tljh package")
 
 
+# What this bootstrap made on the machine, handed to the installer (TLJH_BOOTSTRAP_MADE, JSON)
+# so it is journalled like the installer's own changes and uninstall can undo it.
+MADE: list[dict[str, str]] = []
+
+
+def made(kind: str, target: str, change: str) -> None:
+    MADE.append({"kind": kind, "target": target, "change": change})
+
+
 class BootstrapError(Exception):
     """A reason not to go on, said in one line."""
 
@@ -149,6 +158,8 @@ def ensure_apt_packages(log: Path) -> None:
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
     apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
     run([*apt, "update"], log)
+    for package in missing:
+        made("apt", package, "install")
     run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
 
 
@@ -165,6 +176,7 @@ def tljh_spec() -> str:
 def ensure_hub_venv(prefix: Path, log: Path) -> Path:
     hub = prefix / "hub"
     if not (hub / "bin" / "python3").exists():
+        made("venv", str(hub), "create")
         run([sys.executable, "-m", "venv", str(hub)], log)
     return hub
 
@@ -520,6 +532,26 @@ def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
     return prefix / "hub"
 
 
+def plan_only(prefix: Path, installer_args: list[str]) -> int:
+    """--plan: say what the bootstrap would do, then hand over to the installer's plan when it is here."""
+    missing = missing_apt_packages()
+    hub_python = prefix / "hub" / "bin" / "python3"
+    say("plan: apt packages " + " ".join(APT_PACKAGES) + ": " + (f"install {' '.join(missing)}" if missing else "nothing to do"))
+    say(f"plan: directory {prefix}: " + ("nothing to do" if prefix.is_dir() else f"create {prefix}"))
+    say(f"plan: venv {prefix / 'hub'}: " + ("nothing to do" if hub_python.exists() else f"create {prefix / 'hub'}"))
+    say(f"plan: the tljh package in {prefix / 'hub'}: pip install --upgrade {tljh_spec()}")
+    has_tljh = hub_python.exists() and subprocess.run(
+        [str(hub_python), "-c", "import tljh.cli.plan"], stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    if not has_tljh:
+        say("plan: the installer's own steps (directories, groups, sudo, environments, units) are listed by the "
+            "tljh package, which is not on this machine yet: see README, 'tljh plan'")
+        return 0
+    sys.stdout.flush()
+    os.execv(str(hub_python), [str(hub_python), "-m", "tljh.installer", "--plan", *installer_args])
+    return 0  # not reached
+
+
 INSTALL_LOCK = ".install.lock"  # tljh/install/lock.py takes the same lock and reads the same env var
 
 
@@ -543,11 +575,16 @@ _lock_fd: int | None = None  # the install lock's descriptor: closed in the page
 
 def main(argv: list[str]) -> int:
     installer_args = own_flags(argv)
+    if "--plan" in installer_args:
+        prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
+        return plan_only(prefix, [a for a in installer_args if a != "--plan"])
     os.environ["TLJH_BOOTSTRAP_STARTED"] = str(time.time())  # the installer's total time counts from here
     status = Status(None, Path("/opt/tljh/installer.log"))
     try:
         preflight()
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
+        if not prefix.is_dir():
+            made("directory", str(prefix), "create")
         prefix.mkdir(parents=True, exist_ok=True)
         take_install_lock(prefix)
         log = prefix / "installer.log"
@@ -562,6 +599,7 @@ def main(argv: list[str]) -> int:
             print("The progress page shows this error and stays up until the bootstrap runs again.", file=sys.stderr)
         return 1
     say("handing over to the installer")
+    os.environ["TLJH_BOOTSTRAP_MADE"] = json.dumps(MADE)
     python = str(hub / "bin" / "python3")
     if _lock_fd is not None:
         os.set_inheritable(_lock_fd, True)

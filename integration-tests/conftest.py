@@ -124,6 +124,9 @@ def installed(machine: Machine, checkout: str) -> Installation:
     Fails (once, for every test that needs it) with the output's tail if the bootstrap fails.
     """
     log = LOG_DIR / f"{machine.name}.bootstrap.log"
+    # the machine before the install, for test_zz_lifecycle.py's comparison after uninstalling
+    pre_install_snapshot(machine).write_text(
+        machine.run(["python3", f"{CHECKOUT}/integration-tests/snapshot.py"], timeout=300).stdout)
     start = time.monotonic()
     with open(log, "w") as echo:
         result, page = watch_install(
@@ -140,6 +143,11 @@ def installed(machine: Machine, checkout: str) -> Installation:
             pytrace=False,
         )
     return Installation(result, seconds, log, page)
+
+
+def pre_install_snapshot(machine: Machine) -> Path:
+    """Where the `installed` fixture keeps snapshot.py's picture of the machine before the install."""
+    return LOG_DIR / f"{machine.name}.pre-install.json"
 
 
 @pytest.fixture(scope="session")

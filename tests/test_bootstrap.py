@@ -160,6 +160,25 @@ def test_run_failure_shows_the_output_tail(bootstrap, tmp_path):
     assert "failed with exit code 3" in str(info.value) and "it broke" in str(info.value)
 
 
+def test_plan_lists_the_bootstrap_s_steps_and_changes_nothing(bootstrap, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bootstrap, "missing_apt_packages", lambda: ["python3-venv"])
+    prefix = tmp_path / "opt-tljh"
+    assert bootstrap.plan_only(prefix, ["--admin", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "[bootstrap] plan: apt packages python3 python3-venv: install python3-venv" in out
+    assert f"plan: directory {prefix}: create {prefix}" in out
+    assert f"plan: venv {prefix / 'hub'}: create {prefix / 'hub'}" in out
+    assert "not on this machine yet" in out
+    assert not prefix.exists()
+
+
+def test_what_the_bootstrap_made_is_handed_to_the_installer(bootstrap, tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap, "MADE", [])
+    monkeypatch.setattr(bootstrap, "run", lambda argv, log: None)
+    bootstrap.ensure_hub_venv(tmp_path, tmp_path / "log")
+    assert [{"kind": "venv", "target": str(tmp_path / "hub"), "change": "create"}] == bootstrap.MADE
+
+
 def test_bootstrap_install_lock_stops_a_second_run_naming_the_first(bootstrap, tmp_path, monkeypatch):
     monkeypatch.setattr(bootstrap, "_lock_fd", None)
     bootstrap.take_install_lock(tmp_path)

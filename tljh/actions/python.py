@@ -70,17 +70,20 @@ class Venv(Action):
         self._record(journal, changes[0])
         run([self.python, "-m", "venv", str(self.path)])
 
-    def revert(self, entry: Entry) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        shutil.rmtree(entry.target, ignore_errors=True)
+        return None
 
 
 class PipRequirements(Action):
     """Every pinned project of a requirements file installed at its pinned version in a venv."""
 
-    kind = "pip"
+    kind = "pip-requirements"
 
     def __init__(self, env: Path, requirements: Path, pip_args: tuple[str, ...] = ()) -> None:
         self.env, self.requirements, self.pip_args = env, requirements, pip_args
+        self.env_path = env
 
     @property
     def title(self) -> str:
@@ -96,17 +99,19 @@ class PipRequirements(Action):
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         run([*pip, *self.pip_args, "-r", str(self.requirements)])
 
-    def revert(self, entry: Entry) -> None:
-        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", entry.target])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        return pip_uninstall(entry, entry.target)
 
 
 class PipPackages(Action):
     """pip specs (`name`, `name==version`) present in a venv; installed with pip when not."""
 
-    kind = "pip"
+    kind = "pip-packages"
 
     def __init__(self, env: Path, specs: tuple[str, ...]) -> None:
         self.env, self.specs = env, specs
+        self.env_path = env
 
     @property
     def title(self) -> str:
@@ -122,8 +127,17 @@ class PipPackages(Action):
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         run([*pip, *[c.target for c in changes]])
 
-    def revert(self, entry: Entry) -> None:
-        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", _spec_name(entry.target)])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        return pip_uninstall(entry, _spec_name(entry.target))
+
+
+def pip_uninstall(entry: Entry, project: str) -> str | None:
+    """Uninstall project from the entry's environment (nothing to do when the environment is gone)."""
+    python = Path(entry.env or "") / "bin/python"
+    if entry.env and python.exists():
+        run([str(python), "-m", "pip", "uninstall", "--yes", project], check=False)
+    return None
 
 
 def _spec_name(spec: str) -> str:
@@ -181,6 +195,7 @@ class PluginPackages(Action):
 
     def __init__(self, env: Path, specs: list[str], fresh: set[str], projects: dict[str, str]) -> None:
         self.env, self.specs, self.fresh, self.projects = env, specs, fresh, dict(projects)
+        self.env_path = env
 
     @property
     def title(self) -> str:
@@ -200,7 +215,7 @@ class PluginPackages(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
-            self._record(journal, change)
+            self._record(journal, change, data={"project": self.projects.get(change.target) or _spec_name(change.target)})
             self.projects[change.target] = self._install(change.target)
 
     def _install(self, spec: str) -> str:
@@ -216,9 +231,9 @@ class PluginPackages(Action):
         requested = [i["metadata"]["name"] for i in items if i.get("requested")]
         return requested[0] if requested else _spec_name(spec)
 
-    def revert(self, entry: Entry) -> None:
-        project = self.projects.get(entry.target) or _spec_name(entry.target)
-        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", project])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        return pip_uninstall(entry, str(entry.data.get("project") or _spec_name(entry.target)))
 
 
 class RequirementsError(Exception):
@@ -244,10 +259,11 @@ class RequirementsFile(Action):
     line (options, URLs, paths) always leaves the install to pip.
     """
 
-    kind = "pip"
+    kind = "pip-requirements-file"
 
     def __init__(self, env: Path, source: str, text: str) -> None:
         self.env, self.source, self.text = env, source, text
+        self.env_path = env
 
     @property
     def title(self) -> str:
@@ -283,6 +299,8 @@ class RequirementsFile(Action):
                 f"(pip exited with {e.returncode}):\n{e.tail()}"
             ) from None
 
-    def revert(self, entry: Entry) -> None:
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
         if entry.change == "install":
-            run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", _spec_name(entry.target)])
+            return pip_uninstall(entry, _spec_name(entry.target))
+        return f"the requirements from {entry.target} stay in {entry.env} (pip cannot tell which it installed)"
