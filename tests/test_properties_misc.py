@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 
 from hypothesis import given, settings
@@ -74,9 +76,10 @@ TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 @given(st.lists(st.builds(Entry, kind=TEXT, target=TEXT, change=TEXT, backup=st.none() | TEXT,
                           time=st.floats(min_value=0, max_value=2e9)), max_size=6))
 def test_any_journal_entries_read_back_as_written_newest_last(tmp_path_factory, entries):
-    journal = Journal(tmp_path_factory.mktemp("journal") / "state" / "journal.jsonl")
+    journal = Journal(tmp_path_factory.mktemp("journal") / "journal.jsonl", run="run-1")
     for entry in entries:
         journal.record(entry)
+    entries = [dataclasses.replace(e, run="run-1") for e in entries]  # each entry carries its run's id
     assert journal.entries() == entries
     assert list(journal.reversed()) == entries[::-1]
     if entries:
