@@ -26,6 +26,7 @@ from tljh.actions.files import ForeignFileError
 from tljh.actions.python import RequirementsError
 from tljh.config import get_item
 from tljh.health import HubNotReady
+from tljh.install.adopt import adoption_report
 from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
@@ -88,13 +89,15 @@ def parse_admin(value: str) -> Admin:
 
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(prog="tljh.installer", description="Install or upgrade TLJH on this machine.")
-    parser.add_argument("--admin", action="append", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
-                        help="make NAME a hub admin; with a password, NAME logs in with it (repeatable)")
+    parser.add_argument("--admin", action="extend", nargs="+", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
+                        help="make NAME a hub admin; with a password, NAME logs in with it (several after one "
+                             "flag, and repeatable: --admin alice bob:pw --admin carol); admins are added, never removed")
     parser.add_argument("--user-env", choices=["conda", "venv"], default=None,
                         help="kind of user environment at <prefix>/user: conda (Miniforge, the default) or venv "
                              "(remembered for re-runs; cannot be switched)")
-    parser.add_argument("--plugin", action="append", default=[], metavar="SPEC",
-                        help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
+    parser.add_argument("--plugin", action="extend", nargs="+", default=[], metavar="SPEC",
+                        help="pip spec(s) of plugins to install into the hub env (several after one flag, and "
+                             "repeatable; remembered for re-runs)")
     parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
                         help="a requirements file (URL or path) to pip install into the user environment")
     parser.add_argument("--plan", action="store_true",
@@ -184,6 +187,9 @@ def check_config(paths: Paths) -> None:
 
 def install(paths: Paths, options: Options) -> None:
     check_config(paths)
+    for line in adoption_report(paths):
+        print(line, flush=True)
+        log.info("%s", line)
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
