@@ -53,7 +53,9 @@ case "$1" in
 esac
 """,
     "dpkg-query": r"""
-shift 3  # -W -f FORMAT
+if [ "$1" != -W ] || [ "$2" != -f ] || [ "$3" != '${Package} ${db:Status-Status}
+' ]; then echo "fake dpkg-query: unexpected arguments: $*" >&2; exit 2; fi
+shift 3
 status=0
 for p in "$@"; do
   if [ -e "$STATE/installed.$p" ]; then echo "$p installed"; else echo "dpkg-query: no packages found matching $p" >&2; status=1; fi
