@@ -248,3 +248,23 @@ def parse_value(text: str) -> Any:
         number = float(text)
         return number if math.isfinite(number) else text
     return text
+
+
+# Upstream TLJH's module-level paths, which published plugins import (`from tljh.config import
+# CONFIG_FILE`). Computed when asked for, from TLJH_INSTALL_PREFIX as the installer does.
+_UPSTREAM_PATHS = {
+    "INSTALL_PREFIX": "prefix",
+    "HUB_ENV_PREFIX": "hub_env",
+    "USER_ENV_PREFIX": "user_env",
+    "STATE_DIR": "state_dir",
+    "CONFIG_DIR": "config_dir",
+    "CONFIG_FILE": "config_file",
+}
+
+
+def __getattr__(name: str) -> str:
+    if name in _UPSTREAM_PATHS:
+        from tljh.paths import Paths
+
+        return str(getattr(Paths.from_env(), _UPSTREAM_PATHS[name]))
+    raise AttributeError(f"module 'tljh.config' has no attribute {name!r}")

@@ -153,6 +153,14 @@ SCHEMA: dict[str, Any] = {
                 "allowed": "jupyterlab, classic, or a URL path starting with / (e.g. /lab/tree/README.md)",
             },
         }),
+        "spawner": _section({
+            "concurrent_starts": {"type": "integer", "minimum": 0, "maximum": 1000,
+                                  "allowed": "an integer 1-1000 (servers starting at once), or 0 for two per CPU core"},
+            "start_timeout": {"type": "integer", "minimum": 10,
+                              "allowed": "seconds, an integer >= 10 (the wait in line included)"},
+            "http_timeout": {"type": "integer", "minimum": 10,
+                             "allowed": "seconds, an integer >= 10 (from the start until the server answers)"},
+        }),
         "services": _section({
             "cull": _section({
                 "enabled": {"type": "boolean", "allowed": "true or false"},

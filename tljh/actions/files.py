@@ -283,3 +283,35 @@ class ForeignFileError(Exception):
 
     def __init__(self, path: Path, why: str) -> None:
         super().__init__(f"{path} {why}; refusing to replace it. Move it away and run the installer again.")
+
+
+class MovedAside(Action):
+    """A file that must not be where it is (e.g. upstream TLJH's rules/dynamic.toml), kept in the backups directory."""
+
+    kind = "moved-aside"
+
+    def __init__(self, path: Path, backups: Path) -> None:
+        self.path, self.backups = path, backups
+
+    @property
+    def title(self) -> str:
+        return f"{self.path} moved aside"
+
+    def plan(self) -> list[Change]:
+        return [Change("move aside", str(self.path))] if self.path.exists() else []
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        self.backups.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dest = self.backups / f"upstream-{self.path.name}"
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = self.backups / f"upstream-{self.path.name}.{n}"
+        self._record(journal, changes[0], str(dest))
+        os.replace(self.path, dest)
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        if entry.backup and Path(entry.backup).exists():
+            os.replace(entry.backup, entry.target)
+        return None

@@ -8,9 +8,13 @@ from typing import Any
 from tljh import config as config_file
 from tljh.config import get_item
 from tljh.paths import HUB_PORT, Paths
-from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS
+from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS, MANAGED_GROUPS, PRIVILEGED_GROUPS
 from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint, set_aside_unreadable
 
+SPAWNER_DEFAULTS = {"concurrent_starts": 0, "start_timeout": 900, "http_timeout": 120}
+# A user's server yields the CPU to the hub and the proxy (CPUWeight=1000 in their units) while
+# it starts, so the hub stays responsive when a class starts together; IO likewise.
+USER_UNIT_PROPERTIES = {"CPUWeight": "20", "IOWeight": "20"}
 CULL_DEFAULTS = {"enabled": True, "timeout": 600, "every": 60, "concurrency": 5, "max_age": 0, "users": False,
                  "remove_named_servers": False}
 
@@ -39,10 +43,26 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "cookie_secret_file": str(paths.state_dir / "jupyterhub_cookie_secret"),
             "db_url": f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}",
             "cleanup_servers": False,
+            # Starts are queued by the spawner (spawner.concurrent_starts), which tells each user
+            # their place in line; the hub's own limit would refuse them with a bare 429 instead.
+            "concurrent_spawn_limit": 0,
             "spawner_class": "tljh.hub.spawner.UserCreatingSpawner",
             "proxy_class": "tljh.hub.proxy.RulesKeepingProxy",
         }
     }
+
+
+def api_password_hash(password: str) -> str:
+    """The bcrypt hash traefik's API checks the hub's password against, at bcrypt's lowest cost (4).
+
+    traefik verifies it on every API request, and the hub makes several per server start (it
+    waits for each new route); at bcrypt's default cost (12) that was ~0.3 s of CPU per start,
+    more than the hub's own share. The hash is only in root-only files (/opt/tljh/state), and the
+    default password is a long random secret, so a slow hash protects nothing here.
+    """
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode("ascii")
 
 
 def _proxy(config: Any, paths: Paths, api_password: str) -> dict[str, dict[str, Any]]:
@@ -95,14 +115,20 @@ def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
         "username_template": "jupyter-{USERNAME}",
         "unit_name_template": "jupyter-{USERNAME}",
         "isolate_tmp": True,
+        "unit_extra_properties": dict(USER_UNIT_PROPERTIES),
     }
     if get_item(config, "limits.memory") is not None:
         spawner["mem_limit"] = get_item(config, "limits.memory")
     if get_item(config, "limits.cpu") is not None:
         spawner["cpu_limit"] = float(get_item(config, "limits.cpu"))
     groups = get_item(config, "users.extra_user_groups") or {}
-    extra = {str(group): [str(name) for name in names or []] for group, names in groups.items()}
-    return {"SystemdSpawner": spawner, "UserCreatingSpawner": {"extra_user_groups": extra}}
+    # tljh-config, reload and the installer refuse these; a hand edit followed by a reboot must not hand them out
+    extra = {str(group): [str(name) for name in names or []] for group, names in groups.items()
+             if group not in PRIVILEGED_GROUPS and group not in MANAGED_GROUPS}
+    timing = {**SPAWNER_DEFAULTS, **(get_item(config, "spawner") or {})}
+    spawner.update(start_timeout=timing["start_timeout"], http_timeout=timing["http_timeout"])
+    queue = {"extra_user_groups": extra, "concurrent_starts": timing["concurrent_starts"]}
+    return {"SystemdSpawner": spawner, "UserCreatingSpawner": queue}
 
 
 def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
@@ -147,6 +173,9 @@ def configure(c: Any, paths: Paths | None = None) -> None:
     call_hook(plugin_manager(), "tljh_custom_jupyterhub_config", c=c)
     for snippet in sorted(paths.config_d.glob("*.py")):
         _load_snippet(c, snippet)
+    proxy = c["TraefikFileProviderProxy"]
+    if "traefik_api_hashed_password" not in proxy:
+        proxy.traefik_api_hashed_password = api_password_hash(proxy.traefik_api_password)
 
 
 def _load_snippet(c: Any, path: Path) -> None:

@@ -27,6 +27,7 @@ from tljh.actions.python import RequirementsError
 from tljh.config import get_item
 from tljh.health import HubNotReady
 from tljh.install.hubenv import HubEnvBackup
+from tljh.install.adopt import adoption_report
 from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
@@ -49,7 +50,7 @@ from tljh.install.userenv import UserEnvironment, UserRequirements, user_environ
 from tljh.journal import Entry, Journal
 from tljh.paths import Paths
 from tljh.plugins import PluginError, load_plugins
-from tljh.run import CommandError
+from tljh.run import CommandError, RedactingFormatter, register_secret
 from tljh.services import render_unit  # noqa: F401  (imported from here by tests and tools)
 
 log = logging.getLogger("tljh")
@@ -91,13 +92,15 @@ def parse_admin(value: str) -> Admin:
 
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(prog="tljh.installer", description="Install or upgrade TLJH on this machine.")
-    parser.add_argument("--admin", action="append", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
-                        help="make NAME a hub admin; with a password, NAME logs in with it (repeatable)")
+    parser.add_argument("--admin", action="extend", nargs="+", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
+                        help="make NAME a hub admin; with a password, NAME logs in with it (several after one "
+                             "flag, and repeatable: --admin alice bob:pw --admin carol); admins are added, never removed")
     parser.add_argument("--user-env", choices=["conda", "venv"], default=None,
                         help="kind of user environment at <prefix>/user: conda (Miniforge, the default) or venv "
                              "(remembered for re-runs; cannot be switched)")
-    parser.add_argument("--plugin", action="append", default=[], metavar="SPEC",
-                        help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
+    parser.add_argument("--plugin", action="extend", nargs="+", default=[], metavar="SPEC",
+                        help="pip spec(s) of plugins to install into the hub env (several after one flag, and "
+                             "repeatable; remembered for re-runs)")
     parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
                         help="a requirements file (URL or path) to pip install into the user environment")
     parser.add_argument("--plan", action="store_true",
@@ -176,8 +179,13 @@ def check_config(paths: Paths) -> None:
     from tljh.config import ConfigError
     from tljh.schema import problems
 
+    from tljh.cli.reload import preflight
+
     try:
-        found = problems(config_file.load(paths.config_file))
+        config = config_file.load(paths.config_file)
+        found = problems(config)
+        if not found:
+            preflight(config)  # what reload refuses, the installer refuses: certificate files that are missing
     except ConfigError as e:
         raise UserError(str(e)) from None
     if found:
@@ -187,6 +195,9 @@ def check_config(paths: Paths) -> None:
 
 def install(paths: Paths, options: Options) -> None:
     check_config(paths)
+    for line in adoption_report(paths):
+        print(line, flush=True)
+        log.info("%s", line)
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
@@ -288,13 +299,30 @@ def setup_logging(paths: Paths) -> None:
     fd = os.open(paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(threadName)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
 
 
+def installer_argv(argv: Sequence[str], environ: dict[str, str] | Any) -> list[str]:
+    """The installer's arguments: from TLJH_INSTALLER_ARGS (a JSON list) when the bootstrap handed
+    them over there (so passwords and tokens are not in /proc/PID/cmdline), else argv.
+
+    The variable is removed from the environment, so no command inherits it.
+    """
+    handed = environ.pop("TLJH_INSTALLER_ARGS", None)
+    if handed is None:
+        return list(argv)
+    args = json.loads(handed)
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise SystemExit("error: TLJH_INSTALLER_ARGS must be a JSON list of strings")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(sys.argv[1:] if argv is None else argv)
+    options = parse_args(installer_argv(sys.argv[1:], os.environ) if argv is None else argv)
+    for admin in options.admins:
+        register_secret(admin.password)  # never in the log, the page or an error message
     paths = Paths.from_env()
     if options.plan:
         return print_plan(paths, options)
@@ -329,6 +357,7 @@ def print_plan(paths: Paths, options: Options) -> int:
     """`--plan`: the plan on stdout; nothing is changed, not even the log."""
     from tljh.cli.plan import plan
 
+    log.addHandler(logging.NullHandler())  # the plan's own lines say what matters; no log file is written
     try:
         lines, _ = plan(paths, options)
     except UserError as e:

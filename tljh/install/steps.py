@@ -18,13 +18,14 @@ from tljh.actions import Action, Change
 from tljh.actions.files import Directory, File, KeptFile, Symlink
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, TraefikBinary, Venv
 from tljh.actions.system import AptPackages, Group, visudo_check
+from tljh.install.adopt import MovedAside, upstream_dynamic_config
 from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.install.userenv import ExtraPackages, UserEnvironment, UserRequirements
 from tljh.journal import Entry, Journal
 from tljh.paths import (
     ADMINS_GROUP,
     APT_PACKAGES,
-    HUB_REQUIREMENTS,
+    HUB_LOCK,
     TRAEFIK_REQUIREMENTS,
     TRAEFIK_VERSION,
     USERS_GROUP,
@@ -139,7 +140,7 @@ def install_steps(inputs: Inputs) -> list[Step]:
 def hub_env_actions(paths: Paths, hub_pip: Sequence[str] = ()) -> list[Action]:
     """The hub venv (made by the bootstrap), its pinned packages, traefik, then the hooks' hub packages."""
     hub: list[Action] = [Venv(paths.hub_env),
-                         PipRequirements(paths.hub_env, HUB_REQUIREMENTS),
+                         PipRequirements(paths.hub_env, HUB_LOCK, ("--require-hashes",)),
                          TraefikBinary(paths.hub_env, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION)]
     if hub_pip:
         hub.append(PipPackages(paths.hub_env, tuple(hub_pip)))
@@ -214,6 +215,7 @@ def config_steps(paths: Paths, admins: tuple[tuple[str, str | None], ...], answe
             *plugin_config,
             Passwords(paths.passwords_dbm, passwords),
             secret(paths.traefik_api_secret),
+            MovedAside(upstream_dynamic_config(paths), paths.backups_dir),
             KeptFile(paths.acme_json, lambda: b"", 0o600),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
             File(paths.traefik_tls_rules, lambda: render_tls_config(config_file.load(paths.config_file)), 0o600),
