@@ -101,11 +101,15 @@ def older(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
 
 
 def installed_versions(env: Path) -> dict[str, str]:
-    """{project: version} of what is installed in a venv, read from its dist-info directories."""
+    """{project: version} of what is installed in a venv, read from its dist-info directories and
+    the egg-info ones an older pip leaves for an sdist it installed without a wheel
+    (`onetimepass-1.0.1-py3.11.egg-info`, from Debian 12's pip 23.0)."""
     versions: dict[str, str] = {}
-    for info in env.glob("lib/python3*/site-packages/*.dist-info"):
-        name, _, version = info.name[: -len(".dist-info")].partition("-")
-        versions[canonical_name(name)] = version
+    site = "lib/python3*/site-packages"
+    for info in [*env.glob(f"{site}/*.egg-info"), *env.glob(f"{site}/*.dist-info")]:  # dist-info wins
+        stem = info.name.rsplit(".", 1)[0]
+        name, _, version = stem.partition("-")
+        versions[canonical_name(name)] = version.split("-py", 1)[0] if info.suffix == ".egg-info" else version
     return versions
 
 
