@@ -92,6 +92,11 @@ class Paths:
         return self.state_dir / "install.json"
 
     @property
+    def unix_accounts(self) -> Path:
+        """The record of which unix account each hub user has (see tljh.hub.users)."""
+        return self.state_dir / "unix-accounts.json"
+
+    @property
     def journal(self) -> Path:
         return self.state_dir / "journal.jsonl"
 

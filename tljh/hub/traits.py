@@ -20,7 +20,11 @@ def hub_config(config: Any, paths: Paths, api_password: str) -> dict[str, dict[s
     c: dict[str, dict[str, Any]] = {}
     for part in (_hub, _proxy, _auth, _users, _spawner, _cull):
         for cls, traits in part(config, paths, api_password).items():
-            c.setdefault(cls, {}).update(traits)
+            section = c.setdefault(cls, {})
+            roles = section.get("load_roles", []) + traits.get("load_roles", [])
+            section.update(traits)
+            if roles:
+                section["load_roles"] = roles
     return c
 
 
@@ -77,12 +81,15 @@ def _auth(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
 
 
 def _users(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
-    auth: dict[str, Any] = {"admin_users": set(get_item(config, "users.admin") or [])}
+    """Admins are exactly users.admin: admin_users only ever adds, so the admin role's user list is
+    given too, which JupyterHub makes the exact membership at every start (removing the others)."""
+    admins = set(get_item(config, "users.admin") or [])
+    auth: dict[str, Any] = {"admin_users": admins}
     if get_item(config, "users.allowed"):
         auth["allowed_users"] = set(get_item(config, "users.allowed"))
     if get_item(config, "users.banned"):
         auth["blocked_users"] = set(get_item(config, "users.banned"))
-    return {"Authenticator": auth}
+    return {"Authenticator": auth, "JupyterHub": {"load_roles": [{"name": "admin", "users": sorted(admins)}]}}
 
 
 def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
@@ -102,7 +109,10 @@ def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
         spawner["cpu_limit"] = float(get_item(config, "limits.cpu"))
     groups = get_item(config, "users.extra_user_groups") or {}
     extra = {str(group): [str(name) for name in names or []] for group, names in groups.items()}
-    return {"SystemdSpawner": spawner, "UserCreatingSpawner": {"extra_user_groups": extra}}
+    return {
+        "SystemdSpawner": spawner,
+        "UserCreatingSpawner": {"extra_user_groups": extra, "accounts_file": str(paths.unix_accounts)},
+    }
 
 
 def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:

@@ -57,10 +57,17 @@ PLUGIN_PACKAGES = "plugin apt packages"
 POST_INSTALL = "post-install hooks"
 ENVIRONMENT_STEPS = ("hub environment", "user environment")
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
-SUDOERS = f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
-# without a password, and keep their PATH (sudo -E pip install reaches the user environment).
-Defaults:%{ADMINS_GROUP} !env_reset
-Defaults:%{ADMINS_GROUP} !secure_path
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def sudoers(paths: Paths) -> str:
+    """Admins run anything as root without a password. The environment is reset as for everyone
+    (`sudo -E` keeps it, as the admin asks); PATH is always a secure_path that starts with the user
+    environment, so `sudo -E pip install ...` / `sudo -E conda install ...` install into it."""
+    secure_path = ":".join([str(paths.user_env / "bin"), *SYSTEM_PATH])
+    return f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
+# without a password; sudo finds the user environment's pip and conda first.
+Defaults:%{ADMINS_GROUP} secure_path="{secure_path}"
 %{ADMINS_GROUP} ALL=(ALL) NOPASSWD:ALL
 """
 
@@ -235,7 +242,7 @@ def access_steps(paths: Paths) -> list[Step]:
         Step("groups and sudo", [
             Group(USERS_GROUP),
             Group(ADMINS_GROUP),
-            File(paths.sudoers_file, SUDOERS, 0o440, paths.backups_dir, validate=visudo_check),
+            File(paths.sudoers_file, sudoers(paths), 0o440, paths.backups_dir, validate=visudo_check),
         ]),
         Step("tljh-config command", [
             Symlink(paths.tljh_config_link, hub_bin / "tljh-config", ours=lambda t: t.parent == hub_bin),
