@@ -127,7 +127,7 @@ def wait_for_dpkg_lock(path: str = DPKG_LOCK, timeout: float = LOCK_WAIT_SECONDS
                 return
             except OSError:
                 if time.monotonic() - start > timeout:
-                    raise BootstrapError(f"another apt/dpkg held {path} for {timeout:.0f}s; try again later")
+                    raise BootstrapError(f"another apt/dpkg held {path} for {timeout:.0f}s; try again later") from None
                 if not told:
                     say("waiting for another apt/dpkg process to finish...")
                     told = True

@@ -27,9 +27,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # import machine/hubclient under any import mode
 
-from hubclient import HubClient  # noqa: E402
-from machine import LOG_DIR, REPO_ROOT, Machine, run_bootstrap_piped, tail  # noqa: E402
-from pagewatch import ARTIFACTS, PageWatch, watch_install  # noqa: E402
+from hubclient import HubClient
+from machine import LOG_DIR, REPO_ROOT, Machine, run_bootstrap_piped, tail
+from pagewatch import ARTIFACTS, PageWatch, watch_install
 
 ADMIN = "admin"
 PASSWORD = "s3cret:with:colons"
@@ -217,7 +217,7 @@ def _diagnostics(machine: Machine) -> str:
             timeout=30,
         )
         lines.append(journal.stdout or journal.stderr)
-    except Exception as error:  # diagnostics must never hide the real failure
+    except Exception as error:  # noqa: BLE001 -- diagnostics must never hide the real failure
         lines.append(f"(could not read the journal: {error})")
     return "\n".join(lines)
 

@@ -543,7 +543,7 @@ class Machine:
         """Wait until no other test machine runs on this host (they share ports 80/443/8099)."""
         if self._lock is not None:
             return
-        self._lock = open(HOST_LOCK, "w")
+        self._lock = open(HOST_LOCK, "w")  # noqa: SIM115 -- held until _release_host_lock
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -114,7 +114,7 @@ class Watcher:
                 self.seen.screenshot = screenshot(PAGE_URL, self.artifacts / f"{self.name}.progress-page.png")
                 answer = get(PAGE_URL + "logs")
                 self.seen.logs = answer[1].decode(errors="replace") if answer else ""
-        except Exception as error:  # recorded for the tests to report; the install goes on
+        except Exception as error:  # noqa: BLE001 -- recorded for the tests to report; the install goes on
             self.seen.problems.append(f"capture failed: {error}")
 
     def finish(self) -> PageWatch:
@@ -136,7 +136,7 @@ def watch_install(install: Callable[[], Any], artifacts: Path, name: str) -> tup
     def target() -> None:
         try:
             outcome["result"] = install()
-        except BaseException as error:  # re-raised below, in the caller's thread
+        except BaseException as error:  # noqa: BLE001 -- re-raised below, in the caller's thread
             outcome["error"] = error
 
     thread = threading.Thread(target=target, name="install", daemon=True)

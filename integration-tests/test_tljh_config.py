@@ -22,8 +22,8 @@ import urllib3
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
-from hubclient import HubClient, http_get
-from machine import Machine
+from hubclient import HubClient, http_get  # noqa: E402
+from machine import Machine  # noqa: E402
 
 if TYPE_CHECKING:
     from conftest import Installation
@@ -394,8 +394,8 @@ def test_restored_hub_uses_firstuse_again(installed: Installation, hub_url: str,
 
 
 def test_authenticator_packages_are_importable(machine: Machine, installed: Installation) -> None:
-    modules = "nativeauthenticator, oauthenticator.github, oauthenticator.google, oauthenticator.gitlab, " \
-              "oauthenticator.generic, ldapauthenticator, tmpauthenticator, firstuseauthenticator"
+    modules = ("nativeauthenticator, oauthenticator.github, oauthenticator.google, oauthenticator.gitlab, "
+               "oauthenticator.generic, ldapauthenticator, tmpauthenticator, firstuseauthenticator")
     machine.run([f"{HUB}/bin/python", "-c", f"import {modules}"], timeout=120)
 
 

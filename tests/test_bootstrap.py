@@ -11,7 +11,7 @@ BOOTSTRAP_FILE = REPO_ROOT / "bootstrap" / "bootstrap.py"
 
 
 def test_bootstrap_module_version_matches_package(bootstrap):
-    assert bootstrap.VERSION == tljh.__version__
+    assert tljh.__version__ == bootstrap.VERSION
 
 
 def test_bootstrap_parses_as_python_3_9():

@@ -48,7 +48,7 @@ def test_round_trip_keeps_comments_and_key_order(config_path):
     save(config_path, data)
     text = config_path.read_text()
     assert "# TLJH settings" in text and "# the first admin" in text
-    assert [k for k in load(config_path)] == ["users", "limits", "http", "auth"]
+    assert list(load(config_path)) == ["users", "limits", "http", "auth"]
     assert list(load(config_path)["limits"]) == ["memory", "cpu"]
     assert get_item(load(config_path), "users.admin") == ["alice", "bob"]
 

@@ -43,7 +43,7 @@ def load(path: Path) -> Any:
 
 def loads(text: str, source: Path | str = "config.yaml") -> Any:
     """YAML text as a round-trip mapping ({} when empty); ConfigError saying where it is broken."""
-    from ruamel.yaml import YAMLError
+    from ruamel.yaml.error import YAMLError
     from ruamel.yaml.comments import CommentedMap
 
     try:

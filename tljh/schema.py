@@ -160,7 +160,7 @@ def _validator() -> Any:
     })
     formats = jsonschema.FormatChecker(formats=())
     formats.checks("ip-or-empty")(_is_ip_or_empty)
-    cls = jsonschema.validators.extend(base, type_checker=types)
+    cls = jsonschema.validators.extend(base, type_checker=types)  # type: ignore[no-untyped-call]
     return cls(SCHEMA, format_checker=formats)
 
 

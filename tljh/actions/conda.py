@@ -85,7 +85,7 @@ def download(url: str, dest: Path) -> str:
         if urlsplit(url).scheme in ("http", "https", "file"):
             source = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS)
         else:
-            source = open(url, "rb")
+            source = open(url, "rb")  # noqa: SIM115 -- closed by the with below
         with source, open(dest, "wb") as out:
             digest = hashlib.sha256()
             while chunk := source.read(CHUNK):

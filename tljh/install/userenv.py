@@ -76,7 +76,7 @@ class UserEnvironment(ABC):
     def actions(self, extra: ExtraPackages) -> list[Action]:
         """Actions that create or upgrade the environment and install `extra` into it."""
 
-    def discard_downloads(self) -> None:
+    def discard_downloads(self) -> None:  # noqa: B027 -- optional: most kinds download nothing
         """Remove anything check() fetched that the actions did not use (called when the install ends)."""
 
 
