@@ -99,7 +99,7 @@ def test_sudoers_grants_the_admins_group(paths):
     assert text.endswith("\n")
 
 
-def test_sudoers_keeps_env_reset_and_puts_the_user_env_first_on_sudos_path(paths):
+def test_sudoers_resets_the_environment_and_puts_the_user_env_first_on_sudos_path(paths):
     """No `!env_reset` (every sudo would act like sudo -E); PATH under sudo starts with the user env."""
     text = sudoers(paths)
     defaults = [row for row in text.splitlines() if row.startswith("Defaults")]
