@@ -126,3 +126,27 @@ def test_a_failing_systemctl_is_rolled_back_too(installed, monkeypatch):
     with pytest.raises(ReloadFailed, match="(?s)systemctl restart jupyterhub.service.*not found.*serving with it again"):
         reload("hub", installed, installed.config_file)
     assert installed.config_file.read_bytes() == good_bytes
+
+
+def test_a_reload_says_who_lost_admin(installed, monkeypatch):
+    """alice is in the last good users.admin, bob is an admin in the hub's database (given from the
+    admin page): a users.admin without them names both; carol, still an admin, is not named."""
+    import sqlite3
+
+    with sqlite3.connect(installed.hub_db) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, admin BOOLEAN)")
+        db.executemany("INSERT INTO users (name, admin) VALUES (?, ?)", [("bob", 1), ("carol", 1), ("dan", 0)])
+    monkeypatch.setattr(reload_module, "apply", lambda *a: 1.0)
+    installed.config_file.write_text("users:\n  admin:\n    - carol\n")
+    assert reload("hub", installed, installed.config_file).lost_admin == ["alice", "bob"]
+    installed.config_file.write_text("users:\n  admin:\n    - carol\n    - alice\n    - bob\n")
+    assert reload("hub", installed, installed.config_file).lost_admin == []
+
+
+def test_the_reload_message_names_who_lost_admin(installed, monkeypatch, capsys):
+    from tljh.cli.tljh_config import reload as reload_command
+
+    monkeypatch.setattr(reload_module, "apply", lambda *a: 1.0)
+    installed.config_file.write_text("users:\n  admin: []\n")
+    message = reload_command("hub", installed, installed.config_file, 5.0)
+    assert "no longer admin: alice (hub admin revoked, removed from jupyterhub-admins" in message

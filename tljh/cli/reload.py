@@ -48,6 +48,16 @@ class Snapshot:
 class Outcome:
     restarted: list[str]
     seconds: float
+    lost_admin: list[str] = field(default_factory=list)
+
+
+def lost_admins(new: Any, good: Any, paths: Paths) -> list[str]:
+    """Who is an admin now (in the last good config.yaml or in the hub's database) but not in new."""
+    from tljh.config import get_item
+    from tljh.hub.users import hub_user_names
+
+    before = set(get_item(good, "users.admin") or []) | set(hub_user_names(paths.hub_db, admins_only=True))
+    return sorted(before - set(get_item(new, "users.admin") or []))
 
 
 def validated(config_path: Path) -> Any:
@@ -165,12 +175,13 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float = DEF
     raw = config_path.read_bytes() if config_path.exists() else b""
     good = load_good(paths, config)
     units = units_to_restart(component, config, good.config(), files, paths)
+    lost = lost_admins(config, good.config(), paths) if HUB in units else []
     try:
         seconds = apply(files, config, paths, units, timeout)
     except (HubNotReady, CommandError) as failure:
         raise ReloadFailed(rollback(paths, config_path, raw, good, failure, timeout)) from None
     save_good(paths, Snapshot(raw, files))
-    return Outcome(units, seconds)
+    return Outcome(units, seconds, lost)
 
 
 def rollback(paths: Paths, config_path: Path, raw: bytes, good: Snapshot, failure: Exception, timeout: float) -> str:

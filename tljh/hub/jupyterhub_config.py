@@ -14,6 +14,6 @@ from tljh.paths import Paths
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 configure(c)
 _paths = Paths.from_env()
-for _account in prepare_at_hub_start(_paths.unix_accounts, _paths.state_dir / "jupyterhub.sqlite",
+for _account in prepare_at_hub_start(_paths.unix_accounts, _paths.hub_db,
                                      c.Authenticator.admin_users):
     print(f"tljh: {_account} is no longer an admin's account: removed from jupyterhub-admins", file=sys.stderr)

@@ -41,7 +41,7 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "bind_url": f"http://:{port}{base_url(config)}",
             "hub_bind_url": f"http://127.0.0.1:{HUB_PORT}",
             "cookie_secret_file": str(paths.state_dir / "jupyterhub_cookie_secret"),
-            "db_url": f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}",
+            "db_url": f"sqlite:///{paths.hub_db}",
             "cleanup_servers": False,
             "spawner_class": "tljh.hub.spawner.UserCreatingSpawner",
             "proxy_class": "traefik_file",

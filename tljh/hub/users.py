@@ -206,13 +206,18 @@ class _FileLock:
         os.close(self.fd)
 
 
-def hub_user_names(db_file: Path) -> list[str]:
-    """The users in the hub's sqlite database ([] if there is none yet or it cannot be read)."""
+def hub_user_names(db_file: Path, admins_only: bool = False) -> list[str]:
+    """The users (or only the admins) in the hub's sqlite database ([] if there is none yet or it
+    cannot be read)."""
     if not db_file.is_file():
         return []
+    query = "SELECT name FROM users" + (" WHERE admin = 1" if admins_only else "")
     try:
-        with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as db:
-            return [str(row[0]) for row in db.execute("SELECT name FROM users")]
+        db = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+        try:
+            return [str(row[0]) for row in db.execute(query)]
+        finally:
+            db.close()
     except sqlite3.Error:
         return []
 

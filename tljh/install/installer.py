@@ -25,6 +25,7 @@ from tljh import config as config_file
 from tljh.config import get_item
 from tljh.actions import Action, Change
 from tljh.actions.conda import UserEnvError
+from tljh.actions.privacy import PrivateFiles, PrivateHomes, hub_homes
 from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Symlink
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
@@ -243,6 +244,10 @@ def access_steps(paths: Paths) -> list[Step]:
             Group(USERS_GROUP),
             Group(ADMINS_GROUP),
             File(paths.sudoers_file, sudoers(paths), 0o440, paths.backups_dir, validate=visudo_check),
+        ]),
+        Step("private homes and state", [
+            PrivateHomes(lambda: hub_homes(USERS_GROUP)),
+            PrivateFiles([paths.state_dir, paths.traefik_rules_dir, paths.last_good_dir, paths.backups_dir]),
         ]),
         Step("tljh-config command", [
             Symlink(paths.tljh_config_link, hub_bin / "tljh-config", ours=lambda t: t.parent == hub_bin),
