@@ -391,6 +391,8 @@ def start_page(server: PageServer) -> int:
         files.pid.write_text(f"{pid} {process_start_time(pid)}\n")
         return pid
     try:
+        if _lock_fd is not None:
+            os.close(_lock_fd)  # the page outlives the install; the lock must not
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -518,6 +520,27 @@ def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
     return prefix / "hub"
 
 
+INSTALL_LOCK = ".install.lock"  # tljh/install/lock.py takes the same lock and reads the same env var
+
+
+def take_install_lock(prefix: Path) -> None:
+    """Hold <prefix>/.install.lock until the installer this process becomes ends; BootstrapError naming the holder if another run has it."""
+    fd = os.open(prefix / INSTALL_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 300, 0).decode(errors="replace").strip() or "a process that has not said who it is"
+        raise BootstrapError(f"another install is running on this machine ({holder}; lock {prefix / INSTALL_LOCK}). "
+                             "Wait for it to finish, or stop it, then run this again.") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}, the bootstrap, started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}".encode(), 0)
+    global _lock_fd
+    _lock_fd = fd
+
+
+_lock_fd: int | None = None  # the install lock's descriptor: closed in the page's child, handed to the installer
+
+
 def main(argv: list[str]) -> int:
     installer_args = own_flags(argv)
     os.environ["TLJH_BOOTSTRAP_STARTED"] = str(time.time())  # the installer's total time counts from here
@@ -526,6 +549,7 @@ def main(argv: list[str]) -> int:
         preflight()
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
         prefix.mkdir(parents=True, exist_ok=True)
+        take_install_lock(prefix)
         log = prefix / "installer.log"
         log.touch(mode=0o600)
         os.chmod(log, 0o600)
@@ -539,6 +563,9 @@ def main(argv: list[str]) -> int:
         return 1
     say("handing over to the installer")
     python = str(hub / "bin" / "python3")
+    if _lock_fd is not None:
+        os.set_inheritable(_lock_fd, True)
+        os.environ["TLJH_INSTALL_LOCK_FD"] = str(_lock_fd)
     os.execv(python, [python, "-m", "tljh.installer", *installer_args])
     return 0  # not reached
 

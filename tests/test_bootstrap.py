@@ -1,4 +1,5 @@
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -157,3 +158,19 @@ def test_run_failure_shows_the_output_tail(bootstrap, tmp_path):
     with pytest.raises(bootstrap.BootstrapError) as info:
         bootstrap.run([sys.executable, "-c", "print('it broke'); raise SystemExit(3)"], tmp_path / "log")
     assert "failed with exit code 3" in str(info.value) and "it broke" in str(info.value)
+
+
+def test_bootstrap_install_lock_stops_a_second_run_naming_the_first(bootstrap, tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap, "_lock_fd", None)
+    bootstrap.take_install_lock(tmp_path)
+    first = bootstrap._lock_fd
+    try:
+        with pytest.raises(bootstrap.BootstrapError, match=rf"another install is running on this machine \(pid {os.getpid()}, the bootstrap"):
+            bootstrap.take_install_lock(tmp_path)
+        from tljh.install.lock import InstallRunning, take_install_lock
+
+        with pytest.raises(InstallRunning):  # the installer's lock is the same lock
+            take_install_lock(tmp_path, "installer", {})
+        assert take_install_lock(tmp_path, "installer", {"TLJH_INSTALL_LOCK_FD": str(first)}) == first
+    finally:
+        os.close(first)

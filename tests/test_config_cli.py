@@ -185,7 +185,7 @@ def test_held_lock_is_a_clear_message_after_a_bounded_wait(path, capsys, root, m
     held, release = threading.Event(), threading.Event()
 
     def holder():
-        with config_module.locked(path, "reload hub"):
+        with config_module.locked(path, "tljh-config reload hub"):
             held.set()
             release.wait(10)
 
@@ -197,7 +197,7 @@ def test_held_lock_is_a_clear_message_after_a_bounded_wait(path, capsys, root, m
         assert main(["--config-path", str(path), "set", "http.port", "81"]) == 1
         assert 0.25 < time.monotonic() - start < 3
         err = capsys.readouterr().err
-        assert "locked by another tljh-config run (pid" in err and "tljh-config reload hub" in err, err
+        assert "locked by another run (pid" in err and "tljh-config reload hub" in err, err
         assert "waited 0s" in err and "Try again" in err
         assert sha(path) == before
     finally:

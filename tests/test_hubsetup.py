@@ -82,3 +82,35 @@ def test_changed_password_is_planned_and_others_kept(tmp_path):
 
 def test_no_passwords_plan_nothing(tmp_path):
     assert Passwords(tmp_path / "passwords.dbm", {}).plan() == []
+
+
+def test_the_installer_writes_config_yaml_only_holding_tljh_configs_lock(paths, monkeypatch):
+    """An admin's tljh-config edit running while the installer adds an admin is not lost."""
+    import threading
+    import time
+
+    from tljh import config as config_file
+    from tljh.install import hubsetup
+    from tljh.journal import NullJournal
+
+    paths.config_dir.mkdir(parents=True)
+    paths.config_file.write_text("limits:\n  cpu: 1\n")
+    held, release = threading.Event(), threading.Event()
+
+    def admin_edit():  # what tljh-config set does, slowly
+        with config_file.locked(paths.config_file, "tljh-config set limits.memory"):
+            data = config_file.load(paths.config_file)
+            held.set()
+            release.wait(5)
+            config_file.set_item(data, "limits.memory", "1G")
+            config_file.save(paths.config_file, data)
+
+    thread = threading.Thread(target=admin_edit)
+    thread.start()
+    held.wait(5)
+    threading.Timer(0.5, release.set).start()
+    start = time.monotonic()
+    hubsetup.AdminUsers(paths.config_file, ["alice"]).apply(NullJournal())
+    thread.join()
+    assert time.monotonic() - start >= 0.4  # it waited for the edit
+    assert config_file.load(paths.config_file) == {"limits": {"cpu": 1, "memory": "1G"}, "users": {"admin": ["alice"]}}

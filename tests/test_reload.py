@@ -1,11 +1,16 @@
 """tljh.cli.reload: what a reload restarts, the last good configuration, and the rollback (services mocked)."""
 
+import os
+import signal
+import time
+
 import pytest
 
 from tljh.cli import reload as reload_module
 from tljh.config import ConfigError
 from tljh.health import HubNotReady
-from tljh.cli.reload import HUB, PROXY, ReloadFailed, Snapshot, load_good, reload, save_good, units_to_restart
+from tljh.journal import Journal
+from tljh.cli.reload import HUB, PROXY, ReloadFailed, ReloadInterrupted, Snapshot, load_good, reload, save_good, units_to_restart
 from tljh.traefik import proxy_files, write_proxy_files
 
 
@@ -126,6 +131,147 @@ def test_a_failing_systemctl_is_rolled_back_too(installed, monkeypatch):
     with pytest.raises(ReloadFailed, match="(?s)systemctl restart jupyterhub.service.*not found.*serving with it again"):
         reload("hub", installed, installed.config_file)
     assert installed.config_file.read_bytes() == good_bytes
+
+
+# ------------------------------------------------------------------ every other way out is rolled back too
+
+
+def _fails_first(error: BaseException, calls: list):
+    def apply(files, config, paths, units, timeout):
+        calls.append(units)
+        if len(calls) == 1:
+            raise error
+        return 1.5
+
+    return apply
+
+
+@pytest.mark.parametrize("error", [ValueError("TomlDecodeError: Key name found without value"), OSError(28, "No space left on device")])
+def test_any_exception_is_rolled_back(installed, monkeypatch, error):
+    calls = []
+    monkeypatch.setattr(reload_module, "apply", _fails_first(error, calls))
+    good_bytes = installed.config_file.read_bytes()
+    installed.config_file.write_text("limits:\n  cpu: 1\n")
+    with pytest.raises(ReloadFailed, match=f"(?s)unexpected error: {type(error).__name__}.*serving with it again") as failed:
+        reload("hub", installed, installed.config_file)
+    assert not isinstance(failed.value, ReloadInterrupted)
+    assert installed.config_file.read_bytes() == good_bytes
+    assert calls == [[HUB], [PROXY, HUB]]
+
+
+def test_ctrl_c_is_rolled_back_and_reported_as_an_interruption(installed, monkeypatch):
+    calls = []
+    monkeypatch.setattr(reload_module, "apply", _fails_first(KeyboardInterrupt(), calls))
+    good_bytes = installed.config_file.read_bytes()
+    installed.config_file.write_text("limits:\n  cpu: 1\n")
+    with pytest.raises(ReloadInterrupted, match="(?s)interrupted by SIGINT.*serving with it again"):
+        reload("hub", installed, installed.config_file)
+    assert installed.config_file.read_bytes() == good_bytes
+    assert calls[1] == [PROXY, HUB]
+
+
+def test_sighup_during_the_wait_is_rolled_back_and_ignored_during_the_rollback(installed, monkeypatch):
+    """The SSH session closing (SIGHUP) stops the reload; a second one does not stop the rollback."""
+    calls = []
+
+    def apply(files, config, paths, units, timeout):
+        calls.append(units)
+        os.kill(os.getpid(), signal.SIGHUP)  # delivered at once to this (main) thread
+        time.sleep(0.1)
+        return 2.0
+
+    monkeypatch.setattr(reload_module, "apply", apply)
+    before = signal.getsignal(signal.SIGHUP)
+    good_bytes = installed.config_file.read_bytes()
+    installed.config_file.write_text("limits:\n  cpu: 1\n")
+    with pytest.raises(ReloadInterrupted, match="(?s)interrupted by SIGHUP.*serving with it again"):
+        reload("hub", installed, installed.config_file)
+    assert calls == [[HUB], [PROXY, HUB]]
+    assert installed.config_file.read_bytes() == good_bytes
+    assert signal.getsignal(signal.SIGHUP) == before
+
+
+def test_a_failure_while_putting_config_back_says_so(installed, monkeypatch):
+    monkeypatch.setattr(reload_module, "apply", _fails_first(HubNotReady("nothing answers"), []))
+
+    def broken(path, content):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reload_module.config_file, "replace", broken)
+    installed.config_file.write_text("limits:\n  cpu: 1\n")
+    with pytest.raises(ReloadFailed, match="(?s)nothing answers.*back failed as well: unexpected error: OSError"):
+        reload("hub", installed, installed.config_file)
+
+
+def test_an_unreadable_hub_rules_file_is_set_aside_and_the_hub_restarted(installed, monkeypatch):
+    calls = []
+    monkeypatch.setattr(reload_module, "apply", lambda files, config, paths, units, timeout: calls.append(units) or 1.0)
+    rules = installed.traefik_rules_dir / "rules.toml"
+    rules.write_text('[http.routers.x]\nrule = "PathPrefix(`/`)"\ngarbage here\n')
+    outcome = reload("proxy", installed, installed.config_file)
+    assert outcome.restarted == [PROXY, HUB]
+    assert not rules.exists()
+    assert (installed.traefik_rules_dir / "rules.toml.unreadable").read_text().endswith("garbage here\n")
+
+
+# ------------------------------------------------------------------ the installer's fingerprints stay current
+
+
+@pytest.fixture
+def fake_systemd(monkeypatch):
+    """systemctl as a recorder: every unit enabled and active; restarts are listed."""
+    from tljh.actions import systemd
+
+    restarted = []
+
+    def systemctl(*args, check=True):
+        if args[0] == "restart":
+            restarted.append(args[1])
+        return {"is-enabled": "enabled", "is-active": "active"}.get(args[0], "")
+
+    monkeypatch.setattr(systemd, "systemctl", systemctl)
+    monkeypatch.setattr(reload_module, "unit_state", lambda unit: {"NRestarts": "0"})
+    monkeypatch.setattr(reload_module, "wait_for_hub", lambda *a, **k: 0.1)
+    monkeypatch.setattr(reload_module.time, "sleep", lambda s: None)
+    return restarted
+
+
+def _as_installed(paths):
+    """Both services as the installer leaves them: unit files written, inputs remembered."""
+    from tljh.journal import NullJournal
+    from tljh.services import services
+
+    for service in services(paths):
+        service.unit.apply(NullJournal())
+        service.remember()
+
+
+@pytest.mark.parametrize(("edit", "component", "expected"), [
+    ("limits:\n  cpu: 1\n", "hub", [HUB]),
+    ("http:\n  port: 8080\n", "hub", [PROXY, HUB]),
+    ("", "proxy", [PROXY]),
+])
+def test_after_a_reload_the_installer_would_restart_nothing(installed, fake_systemd, edit, component, expected):
+    from tljh.services import services
+
+    _as_installed(installed)
+    installed.config_file.write_text("users:\n  admin:\n    - alice\n" + edit)
+    assert reload(component, installed, installed.config_file).restarted == expected
+    assert fake_systemd == expected
+    for service in services(installed):
+        assert [c.what for c in service.plan()] == [], service.name
+    kinds = [(e.kind, e.change) for e in Journal(installed.journal).entries()]
+    assert [k for k in kinds if k[0] == "service"] == [("service", "restart")] * len(expected)
+
+
+def test_a_proxy_only_edit_is_not_a_change_of_the_hubs_inputs(installed):
+    from tljh.services import hub_settings
+
+    before = hub_settings(installed)
+    installed.config_file.write_text("users:\n  admin:\n    - alice\nhttps:\n  letsencrypt:\n    email: a@b.c\n")
+    assert hub_settings(installed) == before
+    installed.config_file.write_text("users:\n  admin:\n    - bob\n")
+    assert hub_settings(installed) != before
 
 
 def test_a_reload_says_who_lost_admin(installed, monkeypatch):

@@ -181,3 +181,36 @@ def test_prepare_hub_rules_drops_the_api_router_when_the_hub_restarts(tmp_path):
     assert list(data["http"]["routers"]) == ["router__2F"]
     assert "middlewares" not in data["http"]
     assert data["jupyterhub"]["routes"]["router__2F"]["routespec"] == "/"
+
+
+def test_an_unreadable_rules_file_is_set_aside_and_a_good_one_kept(tmp_path):
+    from tljh.traefik import set_aside_unreadable, unreadable
+
+    rules = tmp_path / "rules.toml"
+    assert set_aside_unreadable(rules) is None  # absent: nothing to do
+    rules.write_text('[http.routers.r]\nrule = "PathPrefix(`/`)"\n')
+    assert not unreadable(rules) and set_aside_unreadable(rules) is None and rules.exists()
+    rules.write_text(rules.read_text() + "garbage appended by a full disk\n")
+    assert unreadable(rules)
+    aside = set_aside_unreadable(rules)
+    assert aside == tmp_path / "rules.toml.unreadable" and not rules.exists()
+    assert aside.read_text().endswith("garbage appended by a full disk\n")
+    rules.write_bytes(b"\xff\xfe not utf-8")
+    assert set_aside_unreadable(rules) == aside and not rules.exists()
+
+
+def test_rules_differ_when_the_hubs_routes_are_not_in_the_file(tmp_path):
+    import toml
+
+    from tljh.traefik import rules_differ
+
+    routes = {"routes": {"/user/a/": {"target": "http://127.0.0.1:5000", "data": "{}", "router": "r", "service": "s"}}}
+    rules = tmp_path / "rules.toml"
+    assert rules_differ(rules, routes)  # deleted
+    rules.write_text(toml.dumps({"http": {"routers": {"r": {"rule": "x"}}}, "jupyterhub": routes}))
+    assert not rules_differ(rules, routes)
+    assert rules_differ(rules, {"routes": {}})  # the hub knows other routes
+    rules.write_text("")
+    assert rules_differ(rules, routes)  # truncated
+    rules.write_text("[jupyterhub\n")
+    assert rules_differ(rules, routes)  # broken

@@ -91,9 +91,10 @@ LOCK_WAIT_SECONDS = 5.0
 
 @contextlib.contextmanager
 def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
-    """Hold the lock that serialises tljh-config runs on the config file at path.
+    """Hold the lock that serialises writers of the config file at path (tljh-config, the installer).
 
-    Waits up to `wait` seconds for another holder; then raises ConfigError naming it.
+    `what` names this holder (e.g. "tljh-config reload hub"); waits up to `wait` seconds for
+    another holder, then raises ConfigError naming it.
     """
     wait = LOCK_WAIT_SECONDS if wait is None else wait
     lock_path = path.parent / f".{path.name}.lock"
@@ -103,7 +104,7 @@ def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
     try:
         _acquire(fd, lock_path, wait)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}: tljh-config {what}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}: {what}\n".encode(), 0)
         try:
             yield
         finally:
@@ -123,7 +124,7 @@ def _acquire(fd: int, lock_path: Path, wait: float) -> None:
                 holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
                 holder = f"pid {holder}" if holder else "another process"
                 raise ConfigError(
-                    f"the configuration is locked by another tljh-config run ({holder}, lock {lock_path}); "
+                    f"the configuration is locked by another run ({holder}, lock {lock_path}); "
                     f"waited {wait:.0f}s for it. Try again when it has finished."
                 ) from None
             time.sleep(0.1)

@@ -190,6 +190,45 @@ HUB_API_ROUTER = "route_api"  # the router and middleware jupyterhub-traefik-pro
 HUB_API_MIDDLEWARE = "auth_api"
 
 
+def unreadable(rules_file: Path) -> bool:
+    """Whether rules_file exists but is not a TOML mapping traefik (and the hub) can read."""
+    import toml
+
+    try:
+        toml.loads(rules_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (toml.TomlDecodeError, UnicodeDecodeError, IndexError, ValueError, TypeError, OSError):
+        return True
+    return False
+
+
+def rules_differ(rules_file: Path, routes: dict[str, Any]) -> bool:
+    """Whether rules_file lacks the hub's routes as the hub holds them (missing, unreadable, other routes).
+
+    jupyterhub-traefik-proxy keeps its routes' record under the file's `jupyterhub` table.
+    """
+    import toml
+
+    if unreadable(rules_file) or not rules_file.is_file():
+        return True
+    return bool(toml.loads(rules_file.read_text(encoding="utf-8")).get("jupyterhub", {}) != routes)
+
+
+def set_aside_unreadable(rules_file: Path) -> Path | None:
+    """Ensure rules_file is readable TOML or absent: an unreadable one is moved to NAME.unreadable.
+
+    The hub keeps its routes in rules.toml and adds every missing one when it starts, so a
+    restarted hub rewrites it whole; a broken one (a full disk, a hand edit) would instead stop
+    traefik from routing anything and the hub from starting cleanly. Returns where it went.
+    """
+    if not unreadable(rules_file):
+        return None
+    aside = rules_file.with_name(rules_file.name + ".unreadable")
+    os.replace(rules_file, aside)
+    return aside
+
+
 def prepare_hub_rules(rules_file: Path, target: str, hub_restarts: bool) -> bool:
     """Make the hub's rules.toml fit the configuration about to start; True if it changed.
 

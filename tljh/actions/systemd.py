@@ -76,6 +76,16 @@ class Service(Action):
         if whats & {"start", "restart"}:
             self._record(journal, Change("restart", self.name))
             systemctl("restart", self.name)
+        self.remember()
+
+    def restart(self, journal: Journal) -> None:
+        """Ensure the service runs with its current inputs: restarted now, whatever its fingerprint says."""
+        self._record(journal, Change("restart", self.name))
+        systemctl("restart", self.name)
+        self.remember()
+
+    def remember(self) -> None:
+        """Record the current inputs' fingerprint as the one the running service started with."""
         write_atomic(self.fingerprint_file, self._fingerprint().encode(), 0o600)
 
     def revert(self, entry: Entry) -> None:

@@ -2,35 +2,50 @@
 
 The last configuration that came up healthy is kept in <state>/last-good/ (config.yaml and
 the proxy files rendered from it). A reload validates config.yaml, renders traefik's files,
-restarts what needs it and waits until /hub/api answers 200 through the proxy. If that does
-not happen, the last good configuration is put back (config.yaml too, so a reboot cannot bring
-the broken one up), the services are restarted with it, and ReloadFailed says what failed.
+restarts what needs it and waits until /hub/api answers 200 through the proxy. Files and
+restarts go through the installer's own actions (File, Service), so the installer's record of
+what each service started with stays current and a re-run after a reload restarts nothing.
+
+Any other way out (the hub unhealthy, a failing systemctl, any exception, Ctrl-C, SIGHUP when
+the SSH session closes, SIGTERM) puts the last good configuration back (config.yaml too, so a
+reboot cannot bring the broken one up), restarts the services with it (signals are ignored
+meanwhile), and ReloadFailed (ReloadInterrupted for a signal) says what failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from tljh import config as config_file
 from tljh.config import ConfigError
 from tljh.hub.traits import hub_config
 from tljh.health import HubNotReady, unit_state, wait_for_hub
 from tljh.paths import Paths
-from tljh.run import CommandError, run
+from tljh.actions.files import File
+from tljh.journal import Entry, Journal
+from tljh.run import CommandError
 from tljh.schema import problems
-from tljh.traefik import EXTRA_PREFIX, ensure_acme_storage, entrypoint, proxy_files, prepare_hub_rules, write_proxy_files
+from tljh.services import HUB, PROXY, services
+from tljh.traefik import EXTRA_PREFIX, ensure_acme_storage, entrypoint, prepare_hub_rules, proxy_files, set_aside_unreadable
 
-HUB = "jupyterhub.service"
-PROXY = "traefik.service"
+log = logging.getLogger("tljh")
 DEFAULT_TIMEOUT = 60.0
 
 
 class ReloadFailed(Exception):
     """The new configuration did not come up healthy; the message says what failed and what was done."""
+
+
+class ReloadInterrupted(ReloadFailed):
+    """A signal stopped the reload; the last good configuration was restored (the message says how it went)."""
 
 
 @dataclass(frozen=True)
@@ -142,25 +157,68 @@ def units_to_restart(component: str, new: Any, good: Any, files: dict[Path, str 
 # ------------------------------------------------------------------ applying
 
 
-def restart(units: list[str]) -> dict[str, int]:
-    """Restart units in order; their NRestarts right after, to notice a crash loop."""
+class Interrupted(BaseException):
+    """A signal (SIGINT, SIGHUP, SIGTERM) arrived while a reload was changing things."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+INTERRUPTING = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Route SIGINT, SIGHUP and SIGTERM to handler meanwhile (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in INTERRUPTING}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    log.warning("%s ignored: the last good configuration is being restored", signal.Signals(signum).name)
+
+
+def restart(units: list[str], paths: Paths, journal: Journal) -> dict[str, int]:
+    """Restart units in order (their fingerprints kept current); their NRestarts right after, to notice a crash loop."""
+    by_name = {service.name: service for service in services(paths)}
     watch = {}
     for unit in units:
-        run(["systemctl", "restart", unit])
+        by_name[unit].restart(journal)
         watch[unit] = int(unit_state(unit).get("NRestarts", "0") or 0)
     return watch
 
 
-def apply(snapshot_files: dict[Path, str | None], config: Any, paths: Paths, units: list[str], timeout: float) -> float:
-    """Write the proxy files, restart units and wait until the hub answers; seconds it took."""
+def write_files(snapshot_files: dict[Path, str | None], paths: Paths, journal: Journal) -> None:
+    """Ensure traefik's files hold the snapshot's content (File actions), and stale copies are gone."""
     for copy in paths.traefik_rules_dir.glob(f"{EXTRA_PREFIX}*.toml"):
         if snapshot_files.get(copy) is None:
+            journal.record(Entry(kind="file", target=str(copy), change="remove"))
             copy.unlink()  # an admin's dynamic rule file that is not part of this configuration
-    write_proxy_files(snapshot_files)
+    for path, content in snapshot_files.items():
+        if content is not None:
+            File(path, content, 0o600).apply(journal)
+
+
+def apply(snapshot_files: dict[Path, str | None], config: Any, paths: Paths, units: list[str], timeout: float) -> float:
+    """Write the proxy files, restart units and wait until the hub answers; seconds it took."""
+    journal = Journal(paths.journal)
+    write_files(snapshot_files, paths, journal)
     ensure_acme_storage(config, paths)
     prepare_hub_rules(paths.traefik_rules_dir / "rules.toml", entrypoint(config), HUB in units)
     start = time.monotonic()
-    watch = restart(units)
+    watch = restart(units, paths, journal)
     wait_for_hub(config, timeout=timeout, watch=watch)
     time.sleep(1.0)  # a hub that answers once and then dies is not healthy
     wait_for_hub(config, timeout=timeout, watch=watch)
@@ -168,33 +226,59 @@ def apply(snapshot_files: dict[Path, str | None], config: Any, paths: Paths, uni
 
 
 def reload(component: str, paths: Paths, config_path: Path, timeout: float = DEFAULT_TIMEOUT) -> Outcome:
-    """Apply config.yaml; on failure restore the last good configuration and raise ReloadFailed."""
+    """Apply config.yaml; on any failure or interruption restore the last good configuration and raise ReloadFailed.
+
+    Until the services are touched nothing is changed (a refusal leaves everything as it was),
+    except that a hub rules file traefik cannot read is set aside so the restarted hub rewrites it.
+    """
     config = validated(config_path)
     preflight(config)
     files = proxy_files(config, paths)
     raw = config_path.read_bytes() if config_path.exists() else b""
     good = load_good(paths, config)
     units = units_to_restart(component, config, good.config(), files, paths)
+    if set_aside_unreadable(paths.traefik_rules_dir / "rules.toml") is not None:
+        units = [u for u in (PROXY, HUB) if u in units or u == HUB]
     lost = lost_admins(config, good.config(), paths) if HUB in units else []
-    try:
-        seconds = apply(files, config, paths, units, timeout)
-    except (HubNotReady, CommandError) as failure:
-        raise ReloadFailed(rollback(paths, config_path, raw, good, failure, timeout)) from None
+    with signals(_raise_interrupted):
+        try:
+            seconds = apply(files, config, paths, units, timeout)
+        except BaseException as failure:  # noqa: BLE001  every way out but success is rolled back
+            with signals(_ignore):
+                message = rollback(paths, config_path, raw, good, failure, timeout)
+            if isinstance(failure, (KeyboardInterrupt, Interrupted)):
+                raise ReloadInterrupted(message) from None
+            raise ReloadFailed(message) from None
     save_good(paths, Snapshot(raw, files))
     return Outcome(units, seconds, lost)
 
 
-def rollback(paths: Paths, config_path: Path, raw: bytes, good: Snapshot, failure: Exception, timeout: float) -> str:
+def describe(failure: BaseException) -> str:
+    """What went wrong, for the admin: the command's output tail, the signal, or the exception."""
+    if isinstance(failure, CommandError):
+        return f"{failure}\n{failure.tail()}"
+    if isinstance(failure, KeyboardInterrupt):
+        return "interrupted by SIGINT (Ctrl-C)"
+    if isinstance(failure, (HubNotReady, Interrupted)):
+        return str(failure)
+    log.debug("unexpected error during reload", exc_info=failure)
+    return f"unexpected error: {type(failure).__name__}: {failure}"
+
+
+def rollback(paths: Paths, config_path: Path, raw: bytes, good: Snapshot, failure: BaseException, timeout: float) -> str:
     """Put the last good configuration back and restart both services; the message for the admin."""
     from tljh.actions.files import write_atomic
 
-    write_atomic(paths.failed_config, raw, 0o600)
-    config_file.replace(config_path, good.config_bytes)
-    detail = f"{failure}\n{failure.tail()}" if isinstance(failure, CommandError) else str(failure)
-    what = f"The new configuration did not come up healthy:\n{detail}\n"
+    what = f"The new configuration did not come up healthy:\n{describe(failure)}\n"
+    try:
+        write_atomic(paths.failed_config, raw, 0o600)
+        config_file.replace(config_path, good.config_bytes)
+    except Exception as second:  # noqa: BLE001  reported to the admin, never a traceback
+        return f"{what}Putting the last good {config_path} back failed as well: {describe(second)}"
     kept = f"Your configuration was saved to {paths.failed_config}; {config_path} is back to the last good one"
     try:
+        set_aside_unreadable(paths.traefik_rules_dir / "rules.toml")
         seconds = apply(good.files, good.config(), paths, [PROXY, HUB], timeout)
-    except (HubNotReady, CommandError) as second:
-        return f"{what}{kept}, but the hub did not come back with it either:\n{second}"
+    except Exception as second:  # noqa: BLE001  reported to the admin, never a traceback
+        return f"{what}{kept}, but the hub did not come back with it either:\n{describe(second)}"
     return f"{what}{kept}, and the hub is serving with it again ({seconds:.1f}s)."

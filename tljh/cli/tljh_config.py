@@ -128,7 +128,7 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float) -> s
 def run_command(args: argparse.Namespace, paths: Paths) -> str:
     path: Path = args.config_path
     what = " ".join(str(a) for a in (args.command, getattr(args, "key", ""), getattr(args, "component", "")) if a)
-    with config_file.locked(path, what):
+    with config_file.locked(path, f"tljh-config {what}"):
         if args.command == "show":
             return show(path).rstrip("\n")
         if args.command == "reload":
@@ -138,7 +138,7 @@ def run_command(args: argparse.Namespace, paths: Paths) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tljh.health import HubNotReady
-    from tljh.cli.reload import ReloadFailed
+    from tljh.cli.reload import ReloadFailed, ReloadInterrupted
 
     paths = Paths.from_env()
     args = build_parser(paths.config_file).parse_args(argv)
@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         print(run_command(args, paths))
+    except ReloadInterrupted as e:
+        print(f"tljh-config: {e}", file=sys.stderr)
+        return 130
     except (ConfigError, HubNotReady, ReloadFailed) as e:
         print(f"tljh-config: {e}", file=sys.stderr)
         return 1

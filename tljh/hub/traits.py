@@ -9,7 +9,7 @@ from tljh import config as config_file
 from tljh.config import get_item
 from tljh.paths import HUB_PORT, Paths
 from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS
-from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint
+from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint, set_aside_unreadable
 
 CULL_DEFAULTS = {"enabled": True, "timeout": 600, "every": 60, "concurrency": 5, "max_age": 0, "users": False,
                  "remove_named_servers": False}
@@ -44,7 +44,7 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "db_url": f"sqlite:///{paths.hub_db}",
             "cleanup_servers": False,
             "spawner_class": "tljh.hub.spawner.UserCreatingSpawner",
-            "proxy_class": "traefik_file",
+            "proxy_class": "tljh.hub.proxy.RulesKeepingProxy",
         }
     }
 
@@ -138,8 +138,15 @@ def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
     }
 
 def configure(c: Any, paths: Paths | None = None) -> None:
-    """Set c from config.yaml, then let plugins and jupyterhub_config.d snippets edit it."""
+    """Set c from config.yaml, then let plugins and jupyterhub_config.d snippets edit it.
+
+    A rules.toml traefik cannot read (a full disk, a hand edit) is set aside first: the hub
+    then writes it anew with every route it knows, instead of starting with none served.
+    """
     paths = paths or Paths.from_env()
+    aside = set_aside_unreadable(paths.traefik_rules_dir / "rules.toml")
+    if aside is not None:
+        print(f"tljh: {paths.traefik_rules_dir / 'rules.toml'} was not valid TOML; moved to {aside}, the hub rewrites it")
     api_password = paths.traefik_api_secret.read_text().strip()
     for cls, traits in hub_config(config_file.load(paths.config_file), paths, api_password).items():
         for name, value in traits.items():

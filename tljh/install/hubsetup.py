@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dbm
 import logging
+import os
 import secrets
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +16,17 @@ from tljh.actions.files import KeptFile
 from tljh.journal import Journal
 
 log = logging.getLogger("tljh")
+CONFIG_LOCK_WAIT_SECONDS = 300.0  # a tljh-config reload that rolls back can take two hub starts
+
+
+class ConfigWriter(Action):
+    """An action that edits config.yaml: planned and applied holding tljh-config's lock, so no edit is lost."""
+
+    config_path: Path
+
+    def apply(self, journal: Journal) -> list[Change]:
+        with config_file.locked(self.config_path, f"the installer (pid {os.getpid()})", wait=CONFIG_LOCK_WAIT_SECONDS):
+            return super().apply(journal)
 
 
 def secret(path: Path) -> KeptFile:
@@ -22,7 +34,7 @@ def secret(path: Path) -> KeptFile:
     return KeptFile(path, lambda: secrets.token_hex(32).encode(), 0o600)
 
 
-class AdminUsers(Action):
+class AdminUsers(ConfigWriter):
     """Each name is listed in config.yaml's users.admin (other settings and comments untouched)."""
 
     kind = "config-admins"
@@ -114,7 +126,7 @@ def add_missing(target: Any, proposed: Any, prefix: str = "") -> tuple[list[str]
     return added, kept
 
 
-class PluginConfigDefaults(Action):
+class PluginConfigDefaults(ConfigWriter):
     """What plugins add to config.yaml in tljh_config_post_install, without changing what is set.
 
     The hook edits a copy of the configuration; keys it added (and list items) are written,

@@ -17,7 +17,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from string import Template
 from typing import Any, Callable, Mapping, Sequence
 
 from tljh import __version__
@@ -29,8 +28,8 @@ from tljh.actions.privacy import PrivateFiles, PrivateHomes, hub_homes
 from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Symlink
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
 from tljh.actions.system import AptPackages, Group, visudo_check
-from tljh.actions.systemd import Service, files_content
 from tljh.health import HubNotReady, wait_for_hub
+from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.journal import Journal
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
@@ -38,7 +37,6 @@ from tljh.paths import (
     ADMINS_GROUP,
     APT_PACKAGES,
     HUB_REQUIREMENTS,
-    PACKAGE_DIR,
     TRAEFIK_REQUIREMENTS,
     TRAEFIK_VERSION,
     USERS_GROUP,
@@ -47,6 +45,7 @@ from tljh.paths import (
 from tljh.plugins import HookResults, PluginError, call_hook, hook_results, load_plugins, merge_specs
 from tljh.cli.reload import remember_current
 from tljh.run import CommandError
+from tljh.services import render_unit, services  # noqa: F401  (render_unit: imported from here by tests and tools)
 from tljh.traefik import render_static_config, render_tls_config
 from tljh.install.userenv import DEFAULT_KIND as DEFAULT_USER_ENV
 from tljh.install.userenv import KINDS as USER_ENV_KINDS
@@ -150,22 +149,6 @@ def choose_user_env(requested: str | None, remembered: str | None) -> str:
     if kind not in USER_ENV_KINDS:
         raise UserError(f"--user-env {kind} is not available yet; allowed: {', '.join(USER_ENV_KINDS)}")
     return kind
-
-
-def render_unit(name: str, paths: Paths) -> str:
-    template = Template((PACKAGE_DIR / "install" / "units" / name).read_text())
-    return template.substitute(
-        prefix=paths.prefix,
-        hub_env=paths.hub_env,
-        state_dir=paths.state_dir,
-        traefik_bin=paths.traefik_bin,
-        traefik_toml=paths.traefik_toml,
-        jupyterhub_config=PACKAGE_DIR / "hub" / "jupyterhub_config.py",
-    )
-
-
-def _package_files() -> list[Path]:
-    return sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
 def environment_steps(
@@ -277,23 +260,7 @@ def config_steps(paths: Paths, options: Options, pm: Any = None) -> list[Step]:
 
 
 def service_steps(paths: Paths) -> list[Step]:
-    def traefik_inputs() -> list[bytes]:
-        return files_content([paths.traefik_toml, paths.traefik_bin])
-
-    def hub_inputs() -> list[bytes]:
-        snippets = sorted(paths.config_d.glob("*.py"))
-        hub_dists = sorted(paths.hub_env.glob("lib/python3*/site-packages/*.dist-info/RECORD"))
-        reqs = [HUB_REQUIREMENTS, paths.config_file, paths.traefik_api_secret, *snippets, *_package_files(), *hub_dists]
-        return files_content(reqs)
-
-    return [
-        Step("services", [
-            Service("traefik.service", render_unit("traefik.service", paths), paths.units_dir,
-                    paths.state_dir / "traefik.service.inputs", traefik_inputs),
-            Service("jupyterhub.service", render_unit("jupyterhub.service", paths), paths.units_dir,
-                    paths.state_dir / "jupyterhub.service.inputs", hub_inputs),
-        ]),
-    ]
+    return [Step("services", list(services(paths)))]
 
 
 def apply_step(step: Step, journal: Journal, progress: Progress) -> tuple[Step, float]:
@@ -440,6 +407,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(paths)
     log.info("tljh %s installer starting with prefix %s", __version__, paths.prefix)
     start = started_at(os.environ)
+    try:
+        take_install_lock(paths.prefix, "installer")
+    except InstallRunning as e:  # not _fail: the page and the log belong to the run that holds the lock
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     try:
         install(paths, options)
     except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:
