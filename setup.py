@@ -14,13 +14,14 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["tljh", "tljh.*"]),
-    package_data={"tljh": ["install/requirements/*.txt", "install/units/*.service"]},
+    package_data={"tljh": ["install/requirements/*.txt", "install/requirements/*.lock", "install/units/*.service"]},
     install_requires=[
         "requests",
         "ruamel.yaml>=0.17",
         "pluggy>=1.0",
         "packaging",
-        "toml",
+        "tomli-w>=1.0",
+        "tomli>=1.1; python_version < \"3.11\"",
         "bcrypt",
         "jupyterhub>=5,<7",
         "jupyterhub-systemdspawner>=1.0",
@@ -33,5 +34,5 @@ setup(
         "jupyterhub-tmpauthenticator>=1",
         "jsonschema>=4.18",
     ],
-    entry_points={"console_scripts": ["tljh-config = tljh.cli.tljh_config:main"]},
+    entry_points={"console_scripts": ["tljh-config = tljh.cli.tljh_config:main", "tljh = tljh.cli.main:main"]},
 )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration-tests"))
 
-from machine import Machine, bootstrap_argv, run_bootstrap_piped  # noqa: E402
+from machine import Machine, bootstrap_argv, run_bootstrap_piped
 
 STEP_LINE = re.compile(r"^\[\d+/\d+\] (.+?)\s{2,}.*?([\d.]+)s$")
 

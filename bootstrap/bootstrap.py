@@ -9,7 +9,16 @@ installs python3 and python3-venv with apt, makes the hub venv at <prefix>/hub (
 `python -m tljh.installer` with the remaining arguments.
 
 The tljh package comes from TLJH_BOOTSTRAP_PIP_SPEC when set; else from the source checkout
-this file sits in, when run as a file from one; else the released package.
+this file sits in, when run as a file from one; else from the wheel a release bootstrap file
+carries inside itself (built by tools/build_release.py; its sha256 is checked before anything
+changes). A file with none of these stops: it never falls back to a name on a package index.
+The hub's dependencies come from the hub lock that goes with that package
+(tljh/install/requirements/hub.lock, inside the wheel or the checkout), installed with
+`pip install --require-hashes`; then tljh itself with --no-deps.
+
+`--version` alone prints what this file installs; `--version X` (or `--version=X`; X: `latest`,
+or a version or its prefix such as `1` or `1.0`) goes on only when this file installs a matching
+version, and otherwise stops before changing anything, saying how to get that version.
 
 With --show-progress-page, a small read-only web server (a forked child of this process, in its
 own session) serves the install's progress on port 80 before apt runs: /var/run/index.html,
@@ -24,21 +33,35 @@ from __future__ import annotations
 import base64
 import errno
 import fcntl
+import hashlib
+import io
 import json
 import os
 import platform
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
 VERSION = "0.1.0"
-RELEASED_SPEC = "the-littlest-jupyterhub"
+# A release bootstrap file (tools/build_release.py) carries the tljh wheel of its version here:
+# its file name, its sha256 and its bytes in base64. Empty in a checkout.
+RELEASE_WHEEL_NAME = ""
+RELEASE_WHEEL_SHA256 = ""
+RELEASE_WHEEL = ""
+HUB_LOCK = "tljh/install/requirements/hub.lock"  # inside the wheel and the checkout
+NO_SOURCE = ("this bootstrap file carries no tljh package and does not sit in a checkout, so there is "
+             "nothing it may install (it never installs a package by name from an index). Use the "
+             "release bootstrap file (see the README's install command), run bootstrap/bootstrap.py from "
+             "a checkout, or set TLJH_BOOTSTRAP_PIP_SPEC to a checkout's path or a tljh wheel")
 MIN_PYTHON = (3, 10)
 SUPPORTED = {"debian": 11, "ubuntu": 22.04}
 APT_PACKAGES = ["python3", "python3-venv"]
@@ -46,6 +69,15 @@ DPKG_LOCK = "/var/lib/dpkg/lock-frontend"
 LOCK_WAIT_SECONDS = 1200
 STILL_RUNNING_EVERY = 10.0  # seconds between "still running" lines during a long command
 STEPS = ("bootstrap: python3 (apt)", "bootstrap: hub venv", "bootstrap: tljh package")
+
+
+# What this bootstrap made on the machine, handed to the installer (TLJH_BOOTSTRAP_MADE, JSON)
+# so it is journalled like the installer's own changes and uninstall can undo it.
+MADE: list[dict[str, str]] = []
+
+
+def made(kind: str, target: str, change: str) -> None:
+    MADE.append({"kind": kind, "target": target, "change": change})
 
 
 class BootstrapError(Exception):
@@ -149,22 +181,101 @@ def ensure_apt_packages(log: Path) -> None:
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
     apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
     run([*apt, "update"], log)
+    for package in missing:
+        made("apt", package, "install")
     run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
 
 
-def tljh_spec() -> str:
-    """Where to install the tljh package from (see the module docstring)."""
-    if os.environ.get("TLJH_BOOTSTRAP_PIP_SPEC"):
-        return os.environ["TLJH_BOOTSTRAP_PIP_SPEC"]
-    here = Path(sys.argv[0]).resolve().parent if sys.argv[0] not in ("", "-") else None
-    if here is not None and (here.parent / "setup.py").is_file() and (here.parent / "tljh").is_dir():
-        return str(here.parent)
-    return RELEASED_SPEC
+@dataclass(frozen=True)
+class Source:
+    """Where the tljh package comes from, and the hub lock that goes with it (None: none found)."""
+
+    description: str
+    spec: str
+    lock: str | None
+    wheel: bytes | None = None  # the carried wheel's bytes, written to a file at install
+
+
+def checkout_dir(argv0: str) -> Path | None:
+    """The source checkout this file sits in (run as bootstrap/bootstrap.py from it), if any."""
+    if argv0 in ("", "-"):
+        return None
+    here = Path(argv0).resolve().parent
+    return here.parent if (here.parent / "setup.py").is_file() and (here.parent / "tljh").is_dir() else None
+
+
+def release_wheel() -> bytes:
+    """The wheel this release file carries, checked against its sha256; BootstrapError if it differs."""
+    try:
+        wheel = base64.b64decode(RELEASE_WHEEL, validate=True)
+    except ValueError:
+        wheel = b""
+    found = hashlib.sha256(wheel).hexdigest()
+    if found != RELEASE_WHEEL_SHA256:
+        raise BootstrapError(f"the {RELEASE_WHEEL_NAME} carried in this file has sha256 {found}, not "
+                             f"{RELEASE_WHEEL_SHA256}: the file is damaged or was altered; download it again")
+    return wheel
+
+
+def lock_in_wheel(wheel: bytes) -> str | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+            return archive.read(HUB_LOCK).decode("utf-8")
+    except (KeyError, zipfile.BadZipFile):
+        return None
+
+
+def lock_near(spec: str) -> str | None:
+    """The hub lock of a local checkout or wheel given as a pip spec (None for anything else)."""
+    path = Path(spec)
+    if path.is_dir() and (path / HUB_LOCK).is_file():
+        return (path / HUB_LOCK).read_text(encoding="utf-8")
+    if path.is_file() and path.suffix == ".whl":
+        return lock_in_wheel(path.read_bytes())
+    return None
+
+
+def tljh_source(argv0: str | None = None) -> Source:
+    """Where to install the tljh package from (see the module docstring); BootstrapError if nowhere."""
+    spec = os.environ.get("TLJH_BOOTSTRAP_PIP_SPEC")
+    if spec:
+        return Source(f"TLJH_BOOTSTRAP_PIP_SPEC={spec}", spec, lock_near(spec))
+    checkout = checkout_dir(sys.argv[0] if argv0 is None else argv0)
+    if checkout is not None:
+        return Source(f"the checkout {checkout}", str(checkout), lock_near(str(checkout)))
+    if RELEASE_WHEEL:
+        wheel = release_wheel()
+        return Source(f"{RELEASE_WHEEL_NAME}, carried in this file (sha256 {RELEASE_WHEEL_SHA256} checked)",
+                      RELEASE_WHEEL_NAME, lock_in_wheel(wheel), wheel)
+    raise BootstrapError(NO_SOURCE)
+
+
+def what_this_installs() -> str:
+    if RELEASE_WHEEL:
+        return f"tljh {VERSION} ({RELEASE_WHEEL_NAME}, carried in this file)"
+    return f"tljh {VERSION} from the checkout it sits in (or TLJH_BOOTSTRAP_PIP_SPEC)"
+
+
+def check_requested_version(requested: str | None) -> None:
+    """--version X: go on only when this file installs a version X names; else stop, saying how to get X."""
+    if requested is None:
+        return
+    parts, have = requested.lstrip("v").split("."), VERSION.split(".")
+    if requested == "latest" or (requested and have[: len(parts)] == parts):
+        say(f"--version {requested}: this bootstrap installs {what_this_installs()}"
+            + (" (the newest release is in the newest release bootstrap file)" if requested == "latest" else ""))
+        return
+    raise BootstrapError(
+        f"--version {requested}: this bootstrap installs {what_this_installs()} and no other version; "
+        f"nothing was changed. To install {requested}, run the release bootstrap file of that version "
+        f"(tljh-bootstrap-{requested}.py, made by `python3 tools/build_release.py` in a checkout of it)"
+    )
 
 
 def ensure_hub_venv(prefix: Path, log: Path) -> Path:
     hub = prefix / "hub"
     if not (hub / "bin" / "python3").exists():
+        made("venv", str(hub), "create")
         run([sys.executable, "-m", "venv", str(hub)], log)
     return hub
 
@@ -474,12 +585,28 @@ class Status:
         os.replace(tmp, self.path)
 
 
-def own_flags(argv: list[str]) -> list[str]:
-    """Handle the bootstrap's own flags; return the arguments for the installer."""
-    if "--version" in argv:
-        print(f"tljh bootstrap {VERSION}")
+def own_flags(argv: list[str]) -> tuple[list[str], str | None]:
+    """Handle the bootstrap's own flags; return the arguments for the installer and the --version asked for.
+
+    `--version` alone prints what this file installs and exits; `--version X` / `--version=X` is returned.
+    """
+    rest: list[str] = []
+    requested, bare, i = None, False, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--version="):
+            requested = arg.partition("=")[2]
+        elif arg == "--version" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            requested, i = argv[i + 1], i + 1
+        elif arg == "--version":
+            bare = True
+        elif arg != "--show-progress-page":
+            rest.append(arg)
+        i += 1
+    if bare and requested is None:
+        print(f"tljh bootstrap {VERSION}: installs {what_this_installs()}")
         sys.exit(0)
-    return [a for a in argv if a != "--show-progress-page"]
+    return rest, requested
 
 
 def open_page(show: bool, files: PageFiles) -> Status:
@@ -494,17 +621,40 @@ def open_page(show: bool, files: PageFiles) -> Status:
     return status
 
 
-def pip_install_tljh(prefix: Path, log: Path) -> None:
-    run([str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--upgrade", "--no-warn-script-location",
-         tljh_spec()], log)
+def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
+    """The hub lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it.
+
+    The carried wheel is written to the same path on every run (pip records where a package came
+    from, and the hub restarts when its packages' records change).
+    """
+    pip = [str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--no-warn-script-location"]
+    wheel_dir = prefix / ".bootstrap-wheel"
+    shutil.rmtree(wheel_dir, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=prefix, prefix=".bootstrap-") as tmp:
+            target = source.spec
+            if source.wheel is not None:
+                wheel_dir.mkdir(mode=0o700)
+                target = str(wheel_dir / RELEASE_WHEEL_NAME)
+                Path(target).write_bytes(source.wheel)
+            if source.lock is None:
+                say(f"no hub lock goes with {source.spec}: its dependencies are installed as pip resolves them")
+                run([*pip, "--upgrade", target], log)
+                return
+            lock = Path(tmp) / "hub.lock"
+            lock.write_text(source.lock, encoding="utf-8")
+            run([*pip, "--require-hashes", "-r", str(lock)], log)
+            run([*pip, "--upgrade", "--force-reinstall", "--no-deps", target], log)
+    finally:
+        shutil.rmtree(wheel_dir, ignore_errors=True)
 
 
-def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
+def install_tljh(prefix: Path, log: Path, status: Status, source: Source) -> Path:
     """Run the bootstrap's steps (apt, hub venv, tljh package), saying each; return the hub venv."""
     steps: list[tuple[str, Callable[[], object]]] = [
         (STEPS[0], lambda: ensure_apt_packages(log)),
         (STEPS[1], lambda: ensure_hub_venv(prefix, log)),
-        (STEPS[2], lambda: pip_install_tljh(prefix, log)),
+        (STEPS[2], lambda: pip_install_tljh(prefix, log, source)),
     ]
     for title, do in steps:
         start = time.monotonic()
@@ -518,6 +668,30 @@ def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
         status.step(title, "done")
         say(f"{title}: done in {time.monotonic() - start:.1f}s")
     return prefix / "hub"
+
+
+def plan_only(prefix: Path, installer_args: list[str]) -> int:
+    """--plan: say what the bootstrap would do, then hand over to the installer's plan when it is here."""
+    missing = missing_apt_packages()
+    hub_python = prefix / "hub" / "bin" / "python3"
+    say("plan: apt packages " + " ".join(APT_PACKAGES) + ": " + (f"install {' '.join(missing)}" if missing else "nothing to do"))
+    say(f"plan: directory {prefix}: " + ("nothing to do" if prefix.is_dir() else f"create {prefix}"))
+    say(f"plan: venv {prefix / 'hub'}: " + ("nothing to do" if hub_python.exists() else f"create {prefix / 'hub'}"))
+    try:
+        where = tljh_source().description
+    except BootstrapError as e:
+        where = f"nowhere: {e}"
+    say(f"plan: the tljh package in {prefix / 'hub'}: the hub lock (pip --require-hashes), then tljh from {where}")
+    has_tljh = hub_python.exists() and subprocess.run(
+        [str(hub_python), "-c", "import tljh.cli.plan"], stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    if not has_tljh:
+        say("plan: the installer's own steps (directories, groups, sudo, environments, units) are listed by the "
+            "tljh package, which is not on this machine yet: see README, 'tljh plan'")
+        return 0
+    sys.stdout.flush()
+    os.execv(str(hub_python), [str(hub_python), "-m", "tljh.installer", "--plan", *installer_args])
+    return 0  # not reached
 
 
 INSTALL_LOCK = ".install.lock"  # tljh/install/lock.py takes the same lock and reads the same env var
@@ -542,26 +716,34 @@ _lock_fd: int | None = None  # the install lock's descriptor: closed in the page
 
 
 def main(argv: list[str]) -> int:
-    installer_args = own_flags(argv)
+    installer_args, requested = own_flags(argv)
+    if "--plan" in installer_args:
+        prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
+        return plan_only(prefix, [a for a in installer_args if a != "--plan"])
     os.environ["TLJH_BOOTSTRAP_STARTED"] = str(time.time())  # the installer's total time counts from here
     status = Status(None, Path("/opt/tljh/installer.log"))
     try:
+        check_requested_version(requested)
+        source = tljh_source()
         preflight()
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
+        if not prefix.is_dir():
+            made("directory", str(prefix), "create")
         prefix.mkdir(parents=True, exist_ok=True)
         take_install_lock(prefix)
         log = prefix / "installer.log"
         log.touch(mode=0o600)
         os.chmod(log, 0o600)
         status = open_page("--show-progress-page" in argv, PageFiles(log=log))
-        say(f"tljh will be installed from {tljh_spec()}")
-        hub = install_tljh(prefix, log, status)
+        say(f"tljh will be installed from {source.description}")
+        hub = install_tljh(prefix, log, status, source)
     except BootstrapError as e:
         print(f"error: {e}", file=sys.stderr)
         if status.path is not None:
             print("The progress page shows this error and stays up until the bootstrap runs again.", file=sys.stderr)
         return 1
     say("handing over to the installer")
+    os.environ["TLJH_BOOTSTRAP_MADE"] = json.dumps(MADE)
     python = str(hub / "bin" / "python3")
     if _lock_fd is not None:
         os.set_inheritable(_lock_fd, True)

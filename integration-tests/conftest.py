@@ -5,9 +5,11 @@ Run as root from the repository root:
     python3 -m pytest integration-tests -v
     TLJH_TEST_DISTROS=bookworm,trixie python3 -m pytest integration-tests -v
 
-Machines share the host's network (ports 80, 443, 8099), so they run one at a
-time: `machine` is a session fixture parametrized by distro, and pytest groups
-the tests by distro and tears one machine down before booting the next.
+Each machine has a network namespace of its own, which the test process enters while the
+machine lives (see machine.py): tests reach the hub at 127.0.0.1, and up to TLJH_TEST_MACHINES
+(default 2) test runs on one host proceed at once. Within one run, `machine` is a session fixture
+parametrized by distro: pytest groups the tests by distro and tears one machine down before
+booting the next.
 
 Without root the tests are skipped with a stated reason (and listed at the end
 of the run); with CI set they fail instead, since CI must run them.
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # import machine/hubcl
 
 from hubclient import HubClient
 from machine import LOG_DIR, REPO_ROOT, Machine, run_bootstrap_piped, tail
-from pagewatch import ARTIFACTS, PageWatch, watch_install
+from pagewatch import ARTIFACTS, PageWatch, last_status_logged, watch_install
 
 ADMIN = "admin"
 PASSWORD = "s3cret:with:colons"
@@ -51,9 +53,15 @@ NOT_ROOT_REASON = "integration tests boot a systemd-nspawn machine and need root
 
 
 def distros_under_test() -> list[str]:
-    """The distros to test, from TLJH_TEST_DISTROS (comma separated; default bookworm)."""
+    """The distros to test, from TLJH_TEST_DISTROS (comma separated; default bookworm).
+
+    A value naming no distro is refused: it would skip every machine test and still exit 0.
+    """
     raw = os.environ.get("TLJH_TEST_DISTROS", "bookworm")
-    return [name.strip() for name in raw.split(",") if name.strip()]
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if not names:
+        raise pytest.UsageError(f"TLJH_TEST_DISTROS={raw!r} names no distro; give one or more, e.g. bookworm,trixie")
+    return names
 
 
 @dataclass
@@ -89,7 +97,7 @@ def machine(request: pytest.FixtureRequest) -> Iterator[Machine]:
     """A booted machine of one distro; destroyed after its tests, pass or fail."""
     require_root()
     assert not _live_machines, f"another test machine is still running: {_live_machines[0].name}"
-    with Machine(request.param) as booted:
+    with Machine(request.param, private_network=True) as booted:
         _live_machines.append(booted)
         print(
             f"booted {booted.name} in {booted.boot_seconds:.1f} s; console log {booted.console_log}", file=sys.stderr
@@ -116,6 +124,9 @@ def installed(machine: Machine, checkout: str) -> Installation:
     Fails (once, for every test that needs it) with the output's tail if the bootstrap fails.
     """
     log = LOG_DIR / f"{machine.name}.bootstrap.log"
+    # the machine before the install, for test_zz_lifecycle.py's comparison after uninstalling
+    pre_install_snapshot(machine).write_text(
+        machine.run(["python3", f"{CHECKOUT}/integration-tests/snapshot.py"], timeout=300).stdout)
     start = time.monotonic()
     with open(log, "w") as echo:
         result, page = watch_install(
@@ -124,6 +135,7 @@ def installed(machine: Machine, checkout: str) -> Installation:
             machine.distro,
         )
     seconds = time.monotonic() - start
+    page.final_status = last_status_logged(machine.run(["cat", "/opt/tljh/installer.log"], check=False).stdout)
     if result.returncode != 0:
         pytest.fail(
             f"bootstrap exited with {result.returncode} after {seconds:.0f} s (full output: {log}):\n"
@@ -131,6 +143,11 @@ def installed(machine: Machine, checkout: str) -> Installation:
             pytrace=False,
         )
     return Installation(result, seconds, log, page)
+
+
+def pre_install_snapshot(machine: Machine) -> Path:
+    """Where the `installed` fixture keeps snapshot.py's picture of the machine before the install."""
+    return LOG_DIR / f"{machine.name}.pre-install.json"
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,14 @@
 """Throwaway Debian machines with systemd as PID 1, for integration tests.
 
 A machine is a systemd-nspawn container booted from a cached mmdebstrap
-tarball.  It shares the host's network, so ports it binds (80, 443, 8099)
-are the host's: run one machine at a time.
+tarball.  With `private_network=True` (what the tests use) it gets a network
+namespace of its own, linked to the host's network through a NATed veth pair,
+and the test process enters that namespace while the machine lives: tests reach
+the machine at 127.0.0.1 as if it were the host, the machine reaches the package
+index through the host, and up to TLJH_TEST_MACHINES (default 2) machines run
+at once on one host.  Without it (the README's "try it" command) the machine
+shares the host's network, so ports it binds (80, 443, 8099) are the host's and
+one such machine runs at a time.
 
     with Machine("bookworm") as m:
         m.copy_in(REPO_ROOT, "/srv/tljh")
@@ -18,6 +24,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import fcntl
 import os
 import secrets
@@ -56,6 +63,8 @@ HOST_TOOLS = {
     "mmdebstrap": "mmdebstrap",
     "nsenter": "util-linux",
     "setpriv": "util-linux",
+    "ip": "iproute2",
+    "nft": "nftables",
 }
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 PIP_CONF = "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n"
@@ -66,7 +75,12 @@ DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM")
 BASE_ENV = ("PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8")
 COPY_EXCLUDES = (".git", "__pycache__", "*.egg-info", "build", ".pytest_cache", ".venv", ".mypy_cache", ".ruff_cache")
 
-HOST_LOCK = Path("/run/tljh-test-machine.lock")  # one test machine at a time per host
+HOST_LOCK = Path("/run/tljh-test-machine.lock")  # one shared-network machine at a time per host
+SLOT_LOCKS = "/run/tljh-test-slot-{slot}.lock"  # one private-network machine per slot
+NETNS_NAME = "tljh-test-net-{slot}"
+NETNS_SUBNET = "10.231.{slot}"  # .1 the host's end of the veth pair, .2 the machine's; /30
+NAT_TABLE = "tljh_tests"
+CLONE_NEWNET = 0x40000000
 BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 BOOTSTRAP_TIMEOUT = 1800.0
@@ -344,14 +358,132 @@ def _execute_echoing(
     return code, "".join(lines), ""
 
 
+# ---------------------------------------------------------------- private networks
+
+
+def machine_slots() -> int:
+    """How many private-network machines may run at once on this host (TLJH_TEST_MACHINES, default 2)."""
+    raw = os.environ.get("TLJH_TEST_MACHINES", "2")
+    if not raw.isdigit() or not 1 <= int(raw) <= 50:
+        raise MachineError(f"TLJH_TEST_MACHINES={raw!r}: give a whole number from 1 to 50")
+    return int(raw)
+
+
+def _ip(*args: str) -> None:
+    """Run `ip ARGS` on the host's network, raising MachineError with its message on failure."""
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise MachineError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+def _setns(fd: int) -> None:
+    """Move the calling thread (and so the threads and processes it starts) into network namespace `fd`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise MachineError(f"setns: {os.strerror(ctypes.get_errno())}")
+
+
+def _ensure_nat() -> None:
+    """Ensure the host forwards and masquerades the machines' traffic (10.231.0.0/16) to its own network."""
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    rules = (
+        f"table ip {NAT_TABLE} {{\n"
+        "  chain postrouting { type nat hook postrouting priority 100; ip saddr 10.231.0.0/16 masquerade; }\n"
+        "}\n"
+    )
+    subprocess.run(["nft", "delete", "table", "ip", NAT_TABLE], capture_output=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise MachineError(f"nft: could not set up NAT for the test machines: {result.stderr.strip()}")
+
+
+class PrivateNetwork:
+    """A network namespace for one machine, NATed to the host's network, entered by this process.
+
+    While it is open, this thread (the test process's main thread) lives in the namespace, so
+    127.0.0.1 is the machine's loopback and everything the tests start (threads, Chromium,
+    HTTP servers) is there too.  Closing it moves the thread back and deletes the namespace.
+    """
+
+    def __init__(self) -> None:
+        self.slot: int | None = None
+        self._slot_lock: TextIO | None = None
+        self._home: int | None = None  # fd of the namespace this thread came from
+
+    @property
+    def name(self) -> str:
+        assert self.slot is not None
+        return NETNS_NAME.format(slot=self.slot)
+
+    @property
+    def path(self) -> str:
+        return f"/run/netns/{self.name}"
+
+    def open(self) -> None:
+        """Take a free slot (waiting for one), build its namespace and veth pair, and enter it."""
+        self._take_slot()
+        self._remove_namespace()  # left by a killed run of this slot
+        net, host_end = NETNS_SUBNET.format(slot=self.slot), f"tljh-veth{self.slot}"
+        _ip("netns", "add", self.name)
+        _ip("link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", self.name)
+        _ip("addr", "add", f"{net}.1/30", "dev", host_end)
+        _ip("link", "set", host_end, "up")
+        for args in (("addr", "add", f"{net}.2/30", "dev", "eth0"), ("link", "set", "eth0", "up"),
+                     ("link", "set", "lo", "up"), ("route", "add", "default", "via", f"{net}.1")):
+            _ip("-n", self.name, *args)
+        _ensure_nat()
+        self._home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        target = os.open(self.path, os.O_RDONLY)
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+
+    def close(self) -> None:
+        """Return to the host's namespace, delete this one, and free the slot; safe to call twice."""
+        if self._home is not None:
+            _setns(self._home)
+            os.close(self._home)
+            self._home = None
+        if self.slot is not None:
+            self._remove_namespace()
+        if self._slot_lock is not None:
+            self._slot_lock.close()
+            self._slot_lock = None
+        self.slot = None
+
+    def _remove_namespace(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, stdin=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "del", f"tljh-veth{self.slot}"], capture_output=True, stdin=subprocess.DEVNULL)
+
+    def _take_slot(self) -> None:
+        """Hold the lock of the first free slot, waiting (and saying so once) while all are taken."""
+        slots, said = machine_slots(), False
+        while True:
+            for slot in range(1, slots + 1):
+                lock = open(SLOT_LOCKS.format(slot=slot), "w")  # noqa: SIM115 -- held until close()
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    lock.close()
+                    continue
+                self.slot, self._slot_lock = slot, lock
+                return
+            if not said:
+                print(f"waiting for a free test machine slot (TLJH_TEST_MACHINES={slots})", file=sys.stderr, flush=True)
+                said = True
+            time.sleep(2)
+
+
 # ---------------------------------------------------------------- machines
 
 
 class Machine:
     """A booted Debian machine (systemd-nspawn container) that is destroyed on exit."""
 
-    def __init__(self, distro: str = "bookworm", name: str | None = None) -> None:
+    def __init__(self, distro: str = "bookworm", name: str | None = None, private_network: bool = False) -> None:
         self.distro = distro
+        self.network = PrivateNetwork() if private_network else None
         self.name = name or f"{NAME_PREFIX}{distro}-{os.getpid()}-{secrets.token_hex(2)}"
         self.root = MACHINES_DIR / self.name
         self.console_log = LOG_DIR / f"{self.name}.console.log"
@@ -383,13 +515,16 @@ class Machine:
         rootfs cache, if needed, and unpacking it come before).
         """
         start = time.monotonic()
-        self._take_host_lock()
-        busy = ports_in_use()
-        if busy:
-            self._release_host_lock()
-            raise MachineError(f"ports {busy} are in use on this host (a hub outside the tests?); they must be free")
+        if self.network is None:
+            self._take_host_lock()
+            busy = ports_in_use()
+            if busy:
+                self._release_host_lock()
+                raise MachineError(f"ports {busy} are in use on this host (a hub outside the tests?); they must be free")
         remove_stale_machines()
         tarball = ensure_rootfs(self.distro)
+        if self.network is not None:
+            self.network.open()
         self._unpack(tarball)
         self._configure()
         self._start_nspawn()
@@ -424,6 +559,8 @@ class Machine:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         cmd = [*DIE_WITH_PARENT, "systemd-nspawn", "-D", str(self.root), "--boot", f"--machine={self.name}"]
         cmd += ["--register=no", "--keep-unit"]  # no machined/D-Bus on the host
+        if self.network is not None:
+            cmd.append(f"--network-namespace-path={self.network.path}")
         with open(self.console_log, "wb") as log:
             self._nspawn = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -537,6 +674,8 @@ class Machine:
         self._stop_nspawn(timeout)
         self._remove_files()
         self.leader = None
+        if self.network is not None:
+            self.network.close()
         self._release_host_lock()
 
     def _take_host_lock(self) -> None:

@@ -38,6 +38,20 @@ class PageWatch:
     logs: str = ""  # /logs, fetched while the installer ran
     final_tab: dict[str, str] | None = None  # where the tab left open was after the install
     problems: list[str] = field(default_factory=list)  # what went wrong while watching
+    final_status: dict[str, Any] | None = None  # the page's last status, from the installer log after the install
+
+
+LAST_STATUS = "progress page's last status: "  # the installer logs it as it stops the page
+
+
+def last_status_logged(log: str) -> dict[str, Any] | None:
+    """The last status document the installer logged as it stopped the page, if any.
+
+    Polling every SAMPLE_EVERY seconds can miss the final state (the page is stopped right after
+    it); the log line cannot be missed.
+    """
+    lines = [line for line in log.splitlines() if LAST_STATUS in line]
+    return dict(json.loads(lines[-1].split(LAST_STATUS, 1)[1])) if lines else None
 
 
 def get(url: str) -> tuple[int, bytes] | None:

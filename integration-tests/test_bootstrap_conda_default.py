@@ -1,21 +1,40 @@
-"""The default user environment is conda: on a fresh machine that cannot reach the Miniforge
-download (as here), the installer stops before changing anything, saying where it tried and how
-to point it at a mirror. Runs before the session install (files run in name order)."""
+"""The default user environment is conda: when the Miniforge download fails, the installer stops
+before changing anything, saying where it tried and how to point it at a mirror. The download is
+pointed at a closed local port, so the test does not depend on what this network can reach (the
+pinned default URL is checked by tests/test_conda.py). Runs before the session install (files run
+in name order)."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
+import pytest
+
 from machine import Machine
 
-MINIFORGE = "https://github.com/conda-forge/miniforge/releases/download/"
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A local port that refuses connections: bound by this test (so nobody else takes it), not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
-def test_unreachable_miniforge_stops_the_default_install_before_any_change(machine: Machine, checkout: str) -> None:
+def test_a_failed_miniforge_download_stops_the_default_install_before_any_change(
+    machine: Machine, checkout: str, closed_port: int
+) -> None:
+    mirror = f"http://127.0.0.1:{closed_port}/miniforge/{{version}}/Miniforge3-{{arch}}.sh"
     result = machine.run(
-        ["python3", f"{checkout}/bootstrap/bootstrap.py", "--admin", "someone"], check=False, timeout=900
+        ["python3", f"{checkout}/bootstrap/bootstrap.py", "--admin", "someone"],
+        env={"TLJH_MINIFORGE_URL": mirror}, check=False, timeout=900,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
-    assert f"error: could not download the Miniforge installer from {MINIFORGE}" in result.stderr, output
+    tried = f"http://127.0.0.1:{closed_port}/miniforge/"
+    assert f"error: could not download the Miniforge installer from {tried}" in result.stderr, output
+    assert "Connection refused" in result.stderr, output
     assert "set TLJH_MINIFORGE_URL to a mirror URL or a local copy of it" in result.stderr
     assert "Traceback" not in output
     # the bootstrap made the hub venv; the installer changed nothing

@@ -40,6 +40,22 @@ def test_status_showed_every_step_and_steps_advanced(installed: Installation) ->
     assert all(s["state"] == "pending" for st in statuses for s in st["steps"] if s["title"] in ("services", "hub is up"))
 
 
+def test_every_step_before_the_services_was_done_when_the_page_was_handed_over(installed: Installation) -> None:
+    """The page's final status (logged by the installer as it stops the page, so no poll can miss it)."""
+    final = installed.page.final_status
+    assert final is not None, "the installer log has no 'progress page's last status' line"
+    assert final["state"] == "handed-over" and final["hub_path"] == "/" and final["error"] is None, final
+    titles = [s["title"] for s in final["steps"]]
+    assert titles[:3] == ["bootstrap: python3 (apt)", "bootstrap: hub venv", "bootstrap: tljh package"]
+    cut = titles.index("services")
+    before, after = final["steps"][:cut], final["steps"][cut:]
+    assert {"system packages", "hub environment", "user environment", "configuration"} <= set(titles[:cut]), titles
+    assert [s["title"] for s in before if s["state"] != "done"] == [], before
+    assert all(s["finished"] >= s["started"] > 0 for s in before), before
+    assert titles[cut:cut + 2] == ["services", "hub is up"], titles
+    assert all(s["state"] == "pending" for s in after), after
+
+
 def test_browser_left_open_saw_the_steps_advance(installed: Installation) -> None:
     counts = [int(m.group(1)) for t in installed.page.tab_titles if (m := TITLE.fullmatch(t))]
     assert len(set(counts)) >= 3, installed.page.tab_titles

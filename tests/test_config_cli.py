@@ -107,7 +107,6 @@ def sha(path):
         (["set", "limits.cpu", "0"], "limits.cpu: 0 is not allowed"),
         (["set", "users.admin", "bob"], "users.admin: 'bob' is not allowed; allowed: a list of user names"),
         (["set", "users.nobody", "x"], "users.nobody: unknown key"),
-        (["set", "https.enabled", "true"], "https.enabled: true needs a certificate"),
         (["set", "a..b", "1"], "'a..b' is not a valid KEY"),
         (["unset", "limits.memory"], "limits.memory is not set"),
         (["remove-item", "users.allowed", "x"], "users.allowed is not set, so it has no items to remove"),

@@ -131,3 +131,11 @@ def test_check_config_refuses_an_invalid_config_before_installing(paths):
     paths.config_file.write_text("limits: [unclosed\n")
     with pytest.raises(UserError, match="is not valid YAML"):
         check_config(paths)
+
+
+def test_upstream_flag_forms_several_values_after_one_flag_and_repeated():
+    options = parse_args(["--admin", "alice", "bob:pw", "--admin", "carol", "--plugin", "a", "b==1",
+                          "--plugin", "/srv/c", "--user-env", "venv"])
+    assert options.admins == (Admin("alice"), Admin("bob", "pw"), Admin("carol"))
+    assert options.plugins == ("a", "b==1", "/srv/c")
+    assert options.user_env == "venv"

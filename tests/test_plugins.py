@@ -372,8 +372,20 @@ def test_venv_user_env_actions_in_order(paths):
 
 
 def test_state_keeps_json_serialisable_plugin_record(paths):
-    _, action = plugin_step(paths, {"plugin_projects": {"/srv/p": "tljh-p"}}, ())
-    json.dumps({"plugins": action.specs, "plugin_projects": action.projects})
+    state = {"plugins": ["/srv/p", "tljh-q==1.0"], "plugin_projects": {"/srv/p": "tljh-p"}}
+    step, action = plugin_step(paths, state, ("tljh-q==2.0", "tljh-r"))
+    assert step.actions == [action]
+    assert action.specs == ["/srv/p", "tljh-q==2.0", "tljh-r"]  # this run's spec replaces the remembered one
+    assert action.fresh == {"tljh-q==2.0", "tljh-r"}
+    record = json.loads(json.dumps({"plugins": action.specs, "plugin_projects": action.projects}))
+    assert record == {"plugins": ["/srv/p", "tljh-q==2.0", "tljh-r"], "plugin_projects": {"/srv/p": "tljh-p"}}
+    _, again = plugin_step(paths, record, ())  # the next run, from the saved state alone
+    assert (again.specs, again.projects, again.fresh) == (action.specs, action.projects, set())
+
+
+def test_no_plugins_make_an_empty_step(paths):
+    step, action = plugin_step(paths, {}, ())
+    assert step.title == "plugins" and step.actions == [] and action.specs == []
 
 
 def test_hook_wrappers_are_refused_by_name():
@@ -388,3 +400,38 @@ def test_hook_wrappers_are_refused_by_name():
     pm.register(plugin, name="wrapping")
     with pytest.raises(PluginError, match="plugin 'wrapping' implements tljh_post_install as a hook wrapper"):
         call_hook(pm, "tljh_post_install")
+
+
+# upstream TLJH's internal modules that published plugins import
+
+def test_a_plugin_importing_upstreams_kept_internals_loads(site, monkeypatch, tmp_path):
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path / "prefix"))
+    make_dist(site, "tljh-old-style", "tljh_old_style", (
+        "from tljh.hooks import hookimpl\n"
+        "from tljh.config import CONFIG_FILE, USER_ENV_PREFIX, STATE_DIR\n"
+        "from tljh.configurer import load_config\n"
+        "from tljh.user import ensure_group, ensure_user_group\n"
+        "from tljh.utils import run_subprocess\n"
+        "seen = (CONFIG_FILE, USER_ENV_PREFIX, STATE_DIR)\n"
+        "@hookimpl\ndef tljh_extra_apt_packages():\n    return ['tree']\n"
+    ))
+    pm = load_plugins()
+    module = pm.get_plugin("tljh-old-style")
+    prefix = tmp_path / "prefix"
+    assert module.seen == (str(prefix / "config/config.yaml"), str(prefix / "user"), str(prefix / "state"))
+    assert module.load_config() == {}
+    (prefix / "config").mkdir(parents=True)
+    (prefix / "config/config.yaml").write_text("users:\n  admin: [ada]\n")
+    assert module.load_config() == {"users": {"admin": ["ada"]}}
+
+
+@pytest.mark.parametrize("line, missing", [("import tljh.systemd", "tljh.systemd"),
+                                           ("from tljh.conda import ensure_conda_packages", "tljh.conda"),
+                                           ("from tljh import user_creating_spawner", "tljh.user_creating_spawner")])
+def test_a_plugin_importing_an_upstream_module_not_kept_is_named_with_the_module(site, line, missing):
+    make_dist(site, "tljh-needs-internals", "tljh_needs_internals", f"{line}\n")
+    with pytest.raises(PluginError) as info:
+        load_plugins()
+    message = str(info.value)
+    assert "plugin 'tljh-needs-internals'" in message and f"imports {missing}" in message
+    assert "internal module of upstream TLJH" in message and "tljh.hooks" in message

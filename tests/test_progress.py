@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import time
+from pathlib import Path
 
 import pytest
 
@@ -95,9 +97,49 @@ def test_hub_url(address, port, base_url, url):
     assert hub_url(address, port, base_url) == url
 
 
-def test_server_address_is_not_loopback():
-    address = server_address()
-    assert address is None or not address.startswith("127.")
+def _has_default_route() -> bool:
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(line.split()[1] == "00000000" for line in lines if len(line.split()) > 1)
+
+
+def test_server_address_is_the_default_routes_source_address():
+    if not _has_default_route():
+        assert server_address() is None
+        return
+    address = ipaddress.ip_address(server_address())
+    assert address.version == 4 and not address.is_loopback and not address.is_unspecified
+
+
+class FakeProbe:
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+
+    def __enter__(self) -> FakeProbe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def connect(self, target: tuple[str, int]) -> None:
+        assert target == ("192.0.2.1", 9)
+        if self.address is None:
+            raise OSError("Network is unreachable")
+
+    def getsockname(self) -> tuple[str, int]:
+        assert self.address is not None
+        return self.address, 40000
+
+
+@pytest.mark.parametrize("probed, expected", [("10.0.0.5", "10.0.0.5"), ("127.0.0.1", None), ("127.1.2.3", None),
+                                              ("0.0.0.0", None), (None, None)])
+def test_server_address_refuses_loopback_unspecified_and_no_route(monkeypatch, probed, expected):
+    from tljh.install import progress
+
+    monkeypatch.setattr(progress.socket, "socket", lambda *a: FakeProbe(probed))
+    assert server_address() == expected
 
 
 def test_total_time_counts_from_the_bootstrap():

@@ -107,3 +107,43 @@ def test_venv_user_environment_adds_extra_pip_packages_only_when_asked(tmp_path)
     assert not any(isinstance(a, PipPackages) for a in env.actions(ExtraPackages()))
     [extra] = [a for a in env.actions(ExtraPackages(pip=("tree-sitter",))) if isinstance(a, PipPackages)]
     assert extra.specs == ("tree-sitter",) and extra.env == tmp_path / "user"
+
+
+def test_read_pins_with_an_environment_keeps_only_lines_whose_marker_holds():
+    text = ('a==1 ; python_full_version < "3.11" \\\n    --hash=sha256:aa\n'
+            'a==2 ; python_full_version >= "3.11" \\\n    --hash=sha256:bb\n'
+            'w==1 ; sys_platform == "win32"\nb==3\n')
+    env310 = {"python_full_version": "3.10.12", "python_version": "3.10", "sys_platform": "linux"}
+    env311 = {**env310, "python_full_version": "3.11.2", "python_version": "3.11"}
+    assert read_pins(text, env310) == {"a": "1", "b": "3"}
+    assert read_pins(text, env311) == {"a": "2", "b": "3"}
+
+
+def test_python_version_of_a_venv_and_of_a_conda_env(tmp_path):
+    from tljh.actions.python import marker_environment, python_version
+
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.10.12\n")
+    assert python_version(venv) == "3.10.12"
+    assert marker_environment(venv)["python_version"] == "3.10"
+    conda = tmp_path / "conda"
+    (conda / "conda-meta").mkdir(parents=True)
+    (conda / "conda-meta" / "python-3.9.18-h0_cpython.json").write_text("{}")
+    assert python_version(conda) == "3.9.18"
+
+
+def test_lock_plan_for_a_user_env_keeps_newer_packages(tmp_path):
+    from tljh.actions.python import older, without_projects
+
+    assert older({"a": "1.0", "b": "2.0", "c": "3.0"}, {"a": "1.1", "b": "1.9"}) == ["b", "c"]
+    lock = tmp_path / "user.lock"
+    lock.write_text("alpha==1.0 \\\n    --hash=sha256:aa\nbeta==2.0 \\\n    --hash=sha256:bb\n    # via alpha\n")
+    env = fake_venv(tmp_path / "env", "alpha-1.5", "beta-1.0")
+    (env / "pyvenv.cfg").write_text("version = 3.11.2\n")
+    action = PipRequirements(env, lock, ("--require-hashes",), keep_newer=True)
+    assert action.plan() == [Change("install", "beta")]
+    assert action._kept_newer() == {"alpha"}
+    assert without_projects(lock.read_text(), {"alpha"}).split() == [
+        "beta==2.0", "--hash=sha256:bb"]
+    assert PipRequirements(env, lock).plan() == [Change("install", "alpha"), Change("install", "beta")]

@@ -11,7 +11,7 @@ VALID = [
     {"auth": {"type": "github", "GitHubOAuthenticator": {"client_id": "x", "allowed_organizations": ["o"]}}},
     {"auth": {"type": "mypackage.auth.MyAuthenticator"}},
     {"auth": {"type": "generic-oauth"}},
-    {"users": {"admin": ["alice"], "allowed": ["bob"], "banned": ["eve"], "extra_user_groups": {"docker": ["bob"]}}},
+    {"users": {"admin": ["alice"], "allowed": ["bob"], "banned": ["eve"], "extra_user_groups": {"students": ["bob"]}}},
     {"limits": {"memory": "1G", "cpu": 0.5}},
     {"limits": {"memory": "1.5G", "cpu": 2}},
     {"limits": {"memory": 2147483648}},
@@ -27,7 +27,7 @@ VALID = [
     {"https": {"tls": {"cert": "/c.pem"}}},  # off: keys may be set one at a time
     {"https": {"letsencrypt": {"email": "a@b.org"}}},
     {"traefik_api": {"ip": "127.0.0.1", "port": 9000, "username": "api", "password": "long-enough"}},
-    {"my_plugin": {"anything": [1, 2]}, "another": 5},
+    {"plugins": {"my_plugin": {"anything": [1, 2]}}},
 ]
 
 
@@ -55,7 +55,7 @@ INVALID = [
     ({"limits": {"memory": "0G"}}, "limits.memory: '0G' is not allowed"),
     ({"limits": {"memory": 1000}}, "limits.memory: 1000 is not allowed"),
     ({"limits": {"memory": True}}, "limits.memory: true is not allowed"),
-    ({"limits": {"cpu": 0}}, "limits.cpu: 0 is not allowed; allowed: a number of CPUs above 0"),
+    ({"limits": {"cpu": 0}}, "limits.cpu: 0 is not allowed; allowed: a number of CPUs from 0.01 to 1024"),
     ({"limits": {"cpu": "half"}}, "limits.cpu: 'half' is not allowed"),
     ({"limits": {"cpu": True}}, "limits.cpu: true is not allowed"),
     ({"user_environment": {"default_app": "lab"}}, "user_environment.default_app: 'lab' is not allowed"),
@@ -68,6 +68,7 @@ INVALID = [
     ({"http": {"port": 80.0}}, "http.port: 80.0 is not allowed"),
     ({"http": {"port": 0}}, "http.port: 0 is not allowed"),
     ({"http": {"address": "example.org"}}, "http.address: 'example.org' is not allowed; allowed: an IP address"),
+    ({"my_plugin": {"anything": 1}}, "my_plugin: unknown key; did you mean plugins? known keys: base_url, auth"),
     ({"https": {"enabled": True}}, "https.enabled: true needs a certificate: set https.tls.cert and https.tls.key, or"),
     ({"https": {"enabled": True, "tls": {"cert": "/c.pem"}, "letsencrypt": {"email": "a@b.org", "domains": ["b.org"]}}},
      "https.tls: cert and key must be set together"),
@@ -82,7 +83,7 @@ INVALID = [
      "https.port: port 80 is already used by http.port"),
     ({"traefik_api": {"port": 80}}, "traefik_api.port: port 80 is already used by http.port"),
     ({"traefik_api": {"username": "a:b"}}, "traefik_api.username: 'a:b' is not allowed"),
-    ({"traefik_api": {"password": "short"}}, "traefik_api.password: 'short' is not allowed; allowed: a string of at"),
+    ({"traefik_api": {"password": "short"}}, "traefik_api.password: 'short' is not allowed; allowed: 8-64 printable ASCII"),
 ]
 
 

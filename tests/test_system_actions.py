@@ -57,7 +57,7 @@ def test_a_new_service_is_written_enabled_and_started(service, fake_commands, jo
     assert systemctl == ["systemctl daemon-reload", f"systemctl enable {UNIT}", f"systemctl restart {UNIT}"]
     assert (tmp_path / "units" / UNIT).read_text() == UNIT_TEXT
     assert [(e.kind, e.change, e.target) for e in journal.entries()] == [
-        ("file", "create", str(tmp_path / "units" / UNIT)), ("service", "enable", UNIT), ("service", "restart", UNIT)]
+        ("file", "create", str(tmp_path / "units" / UNIT)), ("service", "enable", UNIT), ("service", "start", UNIT)]
 
 
 def test_the_fingerprint_of_unit_and_inputs_is_stored_after_a_start(service, journal, tmp_path):
@@ -128,14 +128,16 @@ def test_a_running_service_without_a_stored_fingerprint_is_restarted(service, fa
     assert action.plan() == [Change("restart", UNIT)]
 
 
-def test_revert_disables_stops_and_removes_unit_and_fingerprint(service, fake_commands, journal, tmp_path):
+def test_reverting_its_entries_stops_disables_and_removes_the_unit(service, fake_commands, journal, tmp_path):
     action, _ = service
     action.apply(journal)
     fake_commands.forget_calls()
-    action.revert(Entry("service", UNIT, "enable"))
-    assert fake_commands.calls() == [f"systemctl disable --now {UNIT}", "systemctl daemon-reload"]
-    assert not (tmp_path / "units" / UNIT).exists()
-    assert not (tmp_path / "state" / "demo.fingerprint").exists()
+    for entry in journal.reversed():  # the unit file's entry is the File's (kind "file"), undone by it
+        action.revert(entry)
+    assert fake_commands.calls() == [f"systemctl stop {UNIT}", f"systemctl disable --now {UNIT}"]
+    assert not (tmp_path / "units" / UNIT).exists()  # (uninstall reloads systemd once, at the end)
+    fake_commands.set(f"enabled.{UNIT}", False)
+    fake_commands.set(f"active.{UNIT}", False)
     assert action.plan() == [Change("create", str(tmp_path / "units" / UNIT)), Change("enable", UNIT),
                              Change("start", UNIT)]
 
@@ -196,9 +198,10 @@ def test_apt_journals_then_updates_and_installs_the_missing_ones_only(fake_comma
     assert not [c for c in fake_commands.calls() if c.startswith("apt-get")]
 
 
-def test_apt_revert_removes_the_package(fake_commands):
-    AptPackages(["curl"]).revert(Entry("apt", "curl", "install"))
-    assert fake_commands.calls() == ["apt-get remove --yes curl"]
+def test_apt_revert_keeps_the_package_and_says_so(fake_commands):
+    AptPackages(["curl"]).revert(Entry("apt", "curl", "install"))  # python3, sudo: the rest of the system uses them
+    assert fake_commands.calls() == []
+    assert "apt-get remove curl" in (AptPackages.undo(Entry("apt", "curl", "install")) or "")
 
 
 # ------------------------------------------------------------------ visudo and the sudoers file

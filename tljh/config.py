@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import io
 import math
 import os
@@ -15,6 +16,9 @@ from typing import Any, Iterator
 from tljh.actions.files import write_atomic
 
 
+MAX_BYTES = 1024**2
+
+
 class ConfigError(Exception):
     """config.yaml cannot be read or an edit does not fit its shape; the message says why."""
 
@@ -23,9 +27,33 @@ def _yaml() -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
+    yaml.Representer = _representer()
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
     return yaml
+
+
+@functools.cache
+def _representer() -> Any:
+    """ruamel's round-trip representer, except that a float read from the file is written back as the same number.
+
+    ruamel re-renders an untouched float from its digits and exponent, which can change it
+    (9.38827948100758e+27 became 9.38827948100757e+27 when another key was edited).
+    """
+    from ruamel.yaml.representer import RoundTripRepresenter
+    from ruamel.yaml.scalarfloat import ScalarFloat
+
+    class Representer(RoundTripRepresenter):
+        def represent_same_float(self, data: Any) -> Any:
+            node = self.represent_scalar_float(data)
+            try:
+                same = float(node.value) == float(data)
+            except ValueError:  # .inf, .nan: ruamel's own spellings
+                same = True
+            return node if same else self.represent_scalar("tag:yaml.org,2002:float", repr(float(data)))
+
+    Representer.add_representer(ScalarFloat, Representer.represent_same_float)
+    return Representer
 
 
 def load(path: Path) -> Any:
@@ -33,6 +61,8 @@ def load(path: Path) -> Any:
     if not path.exists() and not path.is_symlink():
         return loads("", path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_BYTES // 1024} KiB; a configuration is never this large")
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text; fix it by hand") from None
@@ -215,3 +245,23 @@ def parse_value(text: str) -> Any:
         number = float(text)
         return number if math.isfinite(number) else text
     return text
+
+
+# Upstream TLJH's module-level paths, which published plugins import (`from tljh.config import
+# CONFIG_FILE`). Computed when asked for, from TLJH_INSTALL_PREFIX as the installer does.
+_UPSTREAM_PATHS = {
+    "INSTALL_PREFIX": "prefix",
+    "HUB_ENV_PREFIX": "hub_env",
+    "USER_ENV_PREFIX": "user_env",
+    "STATE_DIR": "state_dir",
+    "CONFIG_DIR": "config_dir",
+    "CONFIG_FILE": "config_file",
+}
+
+
+def __getattr__(name: str) -> str:
+    if name in _UPSTREAM_PATHS:
+        from tljh.paths import Paths
+
+        return str(getattr(Paths.from_env(), _UPSTREAM_PATHS[name]))
+    raise AttributeError(f"module 'tljh.config' has no attribute {name!r}")

@@ -1,14 +1,25 @@
 """What config.yaml may hold: a JSON schema per known section, plus the rules that span keys.
 
-`problems(config)` lists every problem as one line naming the dotted key, the bad value and
-what is allowed; an empty list means the configuration is valid. Unknown top-level sections
-are allowed (plugins keep their settings there); `auth.<ClassName>` sections are free-form.
+`problems(config)` lists every problem of a whole configuration (as reload and the installer
+need it) as one line naming the dotted key, the bad value and what is allowed; an empty list
+means the configuration is valid. `edit_problems(config)` is what one `tljh-config` edit may
+not leave behind: the same, except the rules that need several keys (https needs a whole
+certificate source), so keys can be set in any order, as upstream's guides set them.
+
+Every string anywhere is free of control and invisible formatting characters (a trailing newline
+from `$'1G\n'` is refused everywhere). Unknown top-level keys are refused with a "did you mean"
+hint, except `plugins` (free-form: `plugins.NAME.KEY` is where plugins keep settings) and a
+section named after an installed plugin (an entry point of the group `tljh`).
+`auth.<ClassName>` sections are free-form (trait names are identifiers).
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import math
 import re
+import unicodedata
 from typing import Any, Iterator
 
 AUTH_SHORT_NAMES = {
@@ -28,18 +39,38 @@ AUTH_ALIASES = {"generic": "generic-oauth", "genericoauth": "generic-oauth", "ge
                 "generic oauth": "generic-oauth"}
 DEFAULT_APPS = {"jupyterlab": "/lab", "classic": "/tree"}
 MANAGED_GROUPS = ("jupyterhub-users", "jupyterhub-admins")
+# Unix groups whose members are root, or can become root or read every secret, by another name.
+PRIVILEGED_GROUPS = frozenset({
+    "root", "sudo", "admin", "wheel", "adm", "docker", "disk", "shadow", "lxd", "incus", "incus-admin",
+    "libvirt", "kvm", "kmem", "sys", "staff", "systemd-journal", "systemd-network", "tty", "utmp", "lpadmin",
+    "netdev", "operator", "dip", "src",
+})
+FREE_FORM_SECTION = "plugins"
+MAX_STRING = 4096
+MAX_NAME = 255
+MAX_MEMORY_BYTES = 2**63 - 1
+MIN_MEMORY_BYTES = 1024**2
+MIN_CPU, MAX_CPU = 0.01, 1024  # CPUQuota is a whole percentage: 0.01 CPU = 1%
+MAX_SECONDS = 10**9
+# Cc control, Cf invisible formatting (bidi overrides, zero-width), Cs/Co/Cn, line/paragraph separators.
+BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
-CLASS_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
-CLASS_NAME = r"^(?!type$)[A-Z][A-Za-z0-9_]*$"
-URL_PATH_PART = r"[A-Za-z0-9._~!$&'()*+,;=:@%-]+"
-MEMORY = r"^(?!0+(\.0+)?[KMGT]$)[0-9]+(\.[0-9]+)?[KMGT]$"
-HOSTNAME = r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+CLASS_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+\Z"
+CLASS_NAME = r"^(?!type\Z)[A-Z][A-Za-z0-9_]*\Z"
+TRAIT_NAME = r"^[A-Za-z][A-Za-z0-9_]*\Z"
+URL_PATH_PART = r"(?!\.\.?/|\.\.?\Z)[A-Za-z0-9._~!$&'()*+,;=:@%-]+"
+BASE_URL_PART = r"(?!\.\.?/|\.\.?\Z)[A-Za-z0-9._~+@-]+"
+MEMORY = r"^[0-9]{1,30}(\.[0-9]{1,30})?[KMGT]\Z"
+HOSTNAME = r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
+# A hub user name: no whitespace, no '/' or '\\', not '.' or '..' (control characters are refused everywhere).
+USER_NAME = r"^(?!\.\.?\Z)[^\s/\\]+\Z"
 
 NAMES = {
     "type": "array",
-    "items": {"type": "string", "minLength": 1},
+    "items": {"type": "string", "pattern": USER_NAME, "minLength": 1, "maxLength": MAX_NAME},
     "uniqueItems": True,
-    "allowed": "a list of user names (use add-item / remove-item)",
+    "allowed": f"a list of user names (1-{MAX_NAME} characters, no spaces, '/' or '\\', not '.' or '..'; "
+               "use add-item / remove-item)",
 }
 
 
@@ -51,6 +82,15 @@ def _ip(what: str) -> dict[str, Any]:
     return {"type": "string", "format": "ip-or-empty", "allowed": f"an IP address ({what})"}
 
 
+def _seconds(minimum: int, what: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum, "maximum": MAX_SECONDS,
+            "allowed": f"an integer {minimum}-{MAX_SECONDS} ({what})"}
+
+
+def _path(what: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": r"^/", "maxLength": MAX_STRING, "allowed": what}
+
+
 def _section(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "additionalProperties": False,
             "allowed": "a section (a mapping of keys)", **extra}
@@ -58,12 +98,13 @@ def _section(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
-    "additionalProperties": True,
     "properties": {
         "base_url": {
             "type": "string",
-            "pattern": rf"^/({URL_PATH_PART}/)*({URL_PATH_PART})?$",
-            "allowed": "a URL path starting with / (e.g. /jupyter/)",
+            "maxLength": MAX_NAME,
+            "pattern": rf"^/({BASE_URL_PART}/)*({BASE_URL_PART})?\Z",
+            "allowed": "a URL path starting with / (e.g. /jupyter/): letters, digits, '.', '_', '-', '~', '+', '@'; "
+                       "no '.' or '..' parts",
         },
         "auth": {
             "type": "object",
@@ -76,7 +117,8 @@ SCHEMA: dict[str, Any] = {
                 },
             },
             "patternProperties": {
-                CLASS_NAME: {"type": "object", "allowed": "a mapping of trait names to values"},
+                CLASS_NAME: {"type": "object", "propertyNames": {"pattern": TRAIT_NAME},
+                             "allowed": "a mapping of trait names (identifiers) to values"},
             },
             "additionalProperties": False,
             "allowed": "a section (a mapping of keys)",
@@ -88,7 +130,7 @@ SCHEMA: dict[str, Any] = {
             "admin": NAMES,
             "extra_user_groups": {
                 "type": "object",
-                "propertyNames": {"pattern": r"^[a-z_][a-z0-9_-]{0,31}$"},
+                "propertyNames": {"pattern": r"^[a-z_][a-z0-9_-]{0,31}\Z"},
                 "additionalProperties": NAMES,
                 "allowed": "a mapping {unix group name: [user names]}; group names use a-z, 0-9, _ and -",
             },
@@ -96,27 +138,37 @@ SCHEMA: dict[str, Any] = {
         "limits": _section({
             "memory": {
                 "type": ["string", "integer"],
-                "anyOf": [{"type": "string", "pattern": MEMORY}, {"type": "integer", "minimum": 1048576}],
-                "allowed": "a size with a unit K, M, G or T (e.g. 512M, 1G, 1.5G), or bytes (at least 1048576)",
+                "anyOf": [{"type": "string", "pattern": MEMORY, "format": "memory"},
+                          {"type": "integer", "minimum": MIN_MEMORY_BYTES, "maximum": MAX_MEMORY_BYTES}],
+                "allowed": "a size with a unit K, M, G or T (e.g. 512M, 1G, 1.5G), or bytes; from 1M to 2^63-1 bytes",
             },
-            "cpu": {"type": "number", "exclusiveMinimum": 0, "allowed": "a number of CPUs above 0 (e.g. 0.5, 2)"},
+            "cpu": {"type": "number", "minimum": MIN_CPU, "maximum": MAX_CPU,
+                    "allowed": f"a number of CPUs from {MIN_CPU} to {MAX_CPU} (e.g. 0.5, 2)"},
         }),
         "user_environment": _section({
             "default_app": {
                 "type": "string",
-                "anyOf": [{"enum": list(DEFAULT_APPS)}, {"pattern": rf"^/({URL_PATH_PART}/?)*$"}],
+                "maxLength": MAX_STRING,
+                "anyOf": [{"enum": list(DEFAULT_APPS)}, {"pattern": rf"^/({URL_PATH_PART}/?)*\Z"}],
                 "allowed": "jupyterlab, classic, or a URL path starting with / (e.g. /lab/tree/README.md)",
             },
+        }),
+        "spawner": _section({
+            "concurrent_starts": {"type": "integer", "minimum": 0, "maximum": 1000,
+                                  "allowed": "an integer 1-1000 (servers starting at once), or 0 for two per CPU core"},
+            "start_timeout": {"type": "integer", "minimum": 10,
+                              "allowed": "seconds, an integer >= 10 (the wait in line included)"},
+            "http_timeout": {"type": "integer", "minimum": 10,
+                             "allowed": "seconds, an integer >= 10 (from the start until the server answers)"},
         }),
         "services": _section({
             "cull": _section({
                 "enabled": {"type": "boolean", "allowed": "true or false"},
-                "timeout": {"type": "integer", "minimum": 1, "allowed": "seconds of inactivity, an integer >= 1"},
-                "every": {"type": "integer", "minimum": 1, "allowed": "seconds between checks, an integer >= 1"},
+                "timeout": _seconds(1, "seconds of inactivity"),
+                "every": _seconds(1, "seconds between checks"),
                 "concurrency": {"type": "integer", "minimum": 1, "maximum": 100,
                                 "allowed": "an integer 1-100 (parallel requests to the hub)"},
-                "max_age": {"type": "integer", "minimum": 0,
-                            "allowed": "seconds, an integer >= 0 (0: no maximum age)"},
+                "max_age": _seconds(0, "seconds; 0: no maximum age"),
                 "users": {"type": "boolean", "allowed": "true or false"},
                 "remove_named_servers": {"type": "boolean", "allowed": "true or false"},
             }),
@@ -127,11 +179,11 @@ SCHEMA: dict[str, Any] = {
             "address": _ip("empty for every address"),
             "port": _port("the public https port"),
             "tls": _section({
-                "cert": {"type": "string", "pattern": "^/", "allowed": "an absolute path to a PEM certificate"},
-                "key": {"type": "string", "pattern": "^/", "allowed": "an absolute path to a PEM private key"},
+                "cert": _path("an absolute path to a PEM certificate"),
+                "key": _path("an absolute path to a PEM private key"),
             }),
             "letsencrypt": _section({
-                "email": {"type": "string", "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                "email": {"type": "string", "maxLength": MAX_NAME, "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z",
                           "allowed": "an email address"},
                 "domains": {"type": "array", "items": {"type": "string", "pattern": HOSTNAME},
                             "uniqueItems": True, "allowed": "a list of domain names (use add-item)"},
@@ -139,11 +191,13 @@ SCHEMA: dict[str, Any] = {
             }),
         }),
         "traefik_api": _section({
-            "ip": _ip("where traefik's API listens; keep it local"),
+            "ip": {"type": "string", "format": "loopback",
+                   "allowed": "a loopback address (127.0.0.1, ::1): traefik's API must not be reachable from other machines"},
             "port": _port("traefik's API port"),
-            "username": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$",
-                         "allowed": "letters, digits, '.', '_' and '-'"},
-            "password": {"type": "string", "minLength": 8, "allowed": "a string of at least 8 characters"},
+            "username": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}\Z",
+                         "allowed": "1-64 letters, digits, '.', '_' and '-'"},
+            "password": {"type": "string", "pattern": r"^[!-~]{8,64}\Z",
+                         "allowed": "8-64 printable ASCII characters without spaces"},
         }),
     },
 }
@@ -153,15 +207,40 @@ def _validator() -> Any:
     import jsonschema
 
     base = jsonschema.Draft202012Validator
-    # YAML's 80.0 is not a port: integers are ints, and booleans are neither integers nor numbers.
+    # YAML's 80.0 is not a port: integers are ints, booleans are neither integers nor numbers,
+    # and .nan / .inf are not numbers.
     types = base.TYPE_CHECKER.redefine_many({
         "integer": lambda _, v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda _, v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "number": lambda _, v: (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and math.isfinite(v)),
     })
     formats = jsonschema.FormatChecker(formats=())
     formats.checks("ip-or-empty")(_is_ip_or_empty)
+    formats.checks("loopback")(_is_loopback)
+    formats.checks("memory")(_is_memory_in_range)
     cls = jsonschema.validators.extend(base, type_checker=types)  # type: ignore[no-untyped-call]
     return cls(SCHEMA, format_checker=formats)
+
+
+def _is_loopback(value: object) -> bool:
+    try:
+        return not isinstance(value, str) or ipaddress.ip_address(value).is_loopback
+    except ValueError:
+        return False
+
+
+def memory_bytes(value: str | int) -> int:
+    """The bytes a limits.memory value means, computed as the hub's ByteSpecification does."""
+    if isinstance(value, int):
+        return value
+    number = float(value[:-1]) * 1024 ** ("KMGT".index(value[-1]) + 1)
+    return int(number) if math.isfinite(number) else MAX_MEMORY_BYTES + 1
+
+
+def _is_memory_in_range(value: object) -> bool:
+    if not isinstance(value, str) or not re.match(MEMORY, value):
+        return True
+    return MIN_MEMORY_BYTES <= memory_bytes(value) <= MAX_MEMORY_BYTES
 
 
 def _is_ip_or_empty(value: object) -> bool:
@@ -175,12 +254,104 @@ def _is_ip_or_empty(value: object) -> bool:
 
 
 def problems(config: Any) -> list[str]:
-    """Every way config breaks the schema or a cross-key rule, one line each ([] when valid)."""
+    """Every way a whole configuration breaks the schema or a cross-key rule, one line each ([] when valid).
+
+    This is what must hold where the configuration takes effect (reload, install).
+    """
+    return edit_problems(config) or list(_https_problems(config.get("https") or {}))
+
+
+def edit_problems(config: Any) -> list[str]:
+    """What one edit may not leave behind: problems() except the rules that need several keys set."""
     if not isinstance(config, dict):
         return [f"the configuration must be a mapping of settings, not {_show(config)}"]
-    found = [_describe(e) for e in sorted(_validator().iter_errors(_plain(config)), key=lambda e: list(e.path))]
+    found = list(_structure_problems(config, ""))
+    if found:
+        return found[:20]
+    plain = _plain(config)
+    found = list(_top_level_problems(plain))
+    found += [_describe(e) for e in sorted(_validator().iter_errors(plain), key=lambda e: list(e.path))]
     found = list(dict.fromkeys(found))  # one line per problem, in key order
-    return found or list(_combination_problems(config))
+    return found or list(_combination_problems(plain))
+
+
+MAX_VALUES = 10000
+
+
+def _structure_problems(value: Any, key: str, seen: set[int] | None = None) -> Iterator[str]:
+    """What YAML can hold but a configuration may not: aliases, tags, odd types, control characters."""
+    seen = set() if seen is None else seen
+    where = shown_key(key) or "the configuration"
+    if getattr(getattr(value, "anchor", None), "value", None):
+        yield f"{where}: YAML anchors and aliases (&name / *name) are not allowed in config.yaml; write the value out"
+        return
+    if isinstance(value, (dict, list)):
+        if id(value) in seen:
+            yield f"{where}: YAML anchors and aliases (&name / *name) are not allowed in config.yaml; write the value out"
+            return
+        seen.add(id(value))
+        if len(seen) > MAX_VALUES:
+            yield f"{where}: more than {MAX_VALUES} sections and lists; config.yaml is not meant to be this large"
+            return
+    if getattr(value, "tag", None) is not None and getattr(value.tag, "value", None):
+        yield f"{where}: YAML tags ({value.tag.value}) are not allowed in config.yaml"
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                yield f"{where}: the key {_show(k)} is not allowed; keys are names (text)"
+                continue
+            yield from text_problems(k, f"{key}.{k}" if key else k, "key")
+            yield from _structure_problems(v, f"{key}.{k}" if key else k, seen)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _structure_problems(item, key, seen)
+    elif isinstance(value, str):
+        yield from text_problems(value, where, "value")
+    elif value is not None and not isinstance(value, (bool, int, float)):
+        yield f"{where}: {type(value).__name__} values are not allowed; use text, numbers, true/false or lists"
+
+
+def shown_key(key: str) -> str:
+    """A dotted key as it can be printed on one line (escaped when it holds odd characters)."""
+    return key if key.isprintable() else ascii(key)
+
+
+def text_problems(text: str, key: str, what: str) -> Iterator[str]:
+    """The text is of a sane length and holds no control or invisible characters."""
+    key = shown_key(key)
+    if len(text) > MAX_STRING * 16:
+        yield f"{key}: the {what} is {len(text)} characters long; at most {MAX_STRING * 16} are allowed"
+        return
+    bad = next((c for c in text if unicodedata.category(c) in BAD_CATEGORIES), None)
+    if bad is not None:
+        trailing = " (a trailing newline?)" if text.endswith(("\n", "\r")) else ""
+        yield (f"{key}: the {what} {text[:60]!r} holds the control or invisible character "
+               f"U+{ord(bad):04X}{trailing}; not allowed")
+
+
+def _top_level_problems(config: dict[str, Any]) -> Iterator[str]:
+    """Unknown top-level keys (typos such as limit.memory or base-url), with a hint."""
+    known = [*SCHEMA["properties"], FREE_FORM_SECTION]
+    plugins = installed_plugin_names()
+    for key in config:
+        if key in known or key in plugins:
+            continue
+        close = difflib.get_close_matches(key.replace("-", "_").lower(), known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        yield (f"{key}: unknown key; {hint}known keys: {', '.join(SCHEMA['properties'])} "
+               f"(plugins keep their settings under {FREE_FORM_SECTION}.NAME)")
+
+
+def installed_plugin_names() -> set[str]:
+    """The names of installed plugins (entry points of the group tljh, and their distributions)."""
+    from importlib.metadata import entry_points
+
+    names = set()
+    for ep in entry_points(group="tljh"):
+        names.add(ep.name)
+        if ep.dist is not None:
+            names.update({ep.dist.name, ep.dist.name.replace("-", "_")})
+    return names
 
 
 def _describe(error: Any) -> str:
@@ -222,20 +393,19 @@ def _unknown_keys(section: str, error: Any) -> str:
 
 
 def _combination_problems(config: dict[str, Any]) -> Iterator[str]:
-    """Rules that span several keys: https needs a whole certificate source; ports must not collide.
-
-    The https rules apply once https.enabled is true, so the keys can be set one at a time
-    before it (certificate or Let's Encrypt first, then https.enabled).
-    """
-    yield from _https_problems(config.get("https") or {})
+    """Rules that span keys and hold after every edit: ports must not collide; groups that are root."""
     yield from _port_collisions(config)
     groups = ((config.get("users") or {}).get("extra_user_groups") or {})
-    for group in MANAGED_GROUPS:
-        if group in groups:
+    for group in groups:
+        if group in MANAGED_GROUPS:
             yield f"users.extra_user_groups.{group}: {group} is managed by TLJH; use users.admin for admins"
+        elif group in PRIVILEGED_GROUPS:
+            yield (f"users.extra_user_groups.{group}: members of {group} are root (or read every secret) by "
+                   "another name; TLJH does not hand it out (use users.admin for admins, or usermod -aG by hand)")
 
 
 def _https_problems(https: dict[str, Any]) -> Iterator[str]:
+    """With https enabled, a whole certificate source (checked where it takes effect, not per edit)."""
     if not https.get("enabled"):
         return
     tls = https.get("tls") or {}
@@ -249,13 +419,14 @@ def _https_problems(https: dict[str, Any]) -> Iterator[str]:
         yield "https.letsencrypt: domains without an email; set one with: tljh-config set https.letsencrypt.email EMAIL"
     if not (tls.get("cert") and tls.get("key")) and not (acme.get("email") and acme.get("domains")):
         yield ("https.enabled: true needs a certificate: set https.tls.cert and https.tls.key, or "
-               "https.letsencrypt.email and https.letsencrypt.domains, first; then set https.enabled true")
+               "https.letsencrypt.email and https.letsencrypt.domains (tljh-config set ...)")
 
 
 def _port_collisions(config: dict[str, Any]) -> Iterator[str]:
-    from tljh.paths import TRAEFIK_API_PORT
+    from tljh.paths import HUB_PORT, TRAEFIK_API_PORT
 
-    ports = {"http.port": (config.get("http") or {}).get("port", 80),
+    ports = {"the hub's own port (127.0.0.1)": HUB_PORT,
+             "http.port": (config.get("http") or {}).get("port", 80),
              "traefik_api.port": (config.get("traefik_api") or {}).get("port", TRAEFIK_API_PORT)}
     if (config.get("https") or {}).get("enabled"):
         ports["https.port"] = config["https"].get("port", 443)
@@ -264,6 +435,19 @@ def _port_collisions(config: dict[str, Any]) -> Iterator[str]:
         if port in seen:
             yield f"{key}: port {port} is already used by {seen[port]}; each listener needs its own port"
         seen.setdefault(port, key)
+
+
+def known_key(key: str) -> bool:
+    """Whether dotted key is one the schema describes (not a free-form auth trait or plugin setting)."""
+    node: dict[str, Any] = SCHEMA
+    for part in key.split("."):
+        if part in node.get("properties", {}):
+            node = node["properties"][part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return False
+    return True
 
 
 def expected_type(key: str) -> str | None:

@@ -148,6 +148,7 @@ class Miniforge(Action):
 
     def __init__(self, prefix: Path, installer: VerifiedInstaller, unfinished: Path) -> None:
         self.prefix, self.installer, self.unfinished = prefix, installer, unfinished
+        self.env_path = prefix
 
     @property
     def title(self) -> str:
@@ -179,8 +180,11 @@ class Miniforge(Action):
         finally:
             self.installer.discard()
 
-    def revert(self, entry: Entry) -> None:
-        shutil.rmtree(self.prefix, ignore_errors=True)
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        if entry.change == "install":
+            shutil.rmtree(entry.target, ignore_errors=True)
+        return None
 
 
 def verify(digest: str, source: InstallerSource) -> None:
@@ -207,10 +211,11 @@ def refuse_foreign(prefix: Path) -> None:
 class CondaFloors(Action):
     """Core packages of the conda env at no less than their floor versions (upgraded in place)."""
 
-    kind = "conda"
+    kind = "conda-floors"
 
     def __init__(self, prefix: Path, floors: dict[str, str], channel: str) -> None:
         self.prefix, self.floors, self.channel = prefix, floors, channel
+        self.env_path = prefix
 
     @property
     def title(self) -> str:
@@ -229,14 +234,20 @@ class CondaFloors(Action):
             self._record(journal, change)
         run(install_command(self.prefix, [c.target for c in changes], (self.channel,)))
 
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        """An upgrade is not rolled back (the older build may be gone from the channel)."""
+        return f"{entry.target} stays upgraded in {entry.env}"
+
 
 class CondaPackages(Action):
     """Conda packages (from the plugins' hooks) present in the env; installed from `channels` if not."""
 
-    kind = "conda"
+    kind = "conda-packages"
 
     def __init__(self, prefix: Path, specs: tuple[str, ...], channels: tuple[str, ...]) -> None:
         self.prefix, self.specs, self.channels = prefix, specs, channels
+        self.env_path = prefix
 
     @property
     def title(self) -> str:
@@ -251,5 +262,10 @@ class CondaPackages(Action):
             self._record(journal, change)
         run(install_command(self.prefix, [c.target for c in changes], self.channels))
 
-    def revert(self, entry: Entry) -> None:
-        run([conda_command(self.prefix), "remove", "--yes", "--prefix", str(self.prefix), conda_spec_name(entry.target)])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        prefix = Path(entry.env or "")
+        if entry.env and is_conda_env(prefix):
+            run([conda_command(prefix), "remove", "--yes", "--prefix", str(prefix), conda_spec_name(entry.target)],
+                check=False)
+        return None

@@ -30,6 +30,26 @@ def write_atomic(path: Path, data: bytes, mode: int, uid: int = 0, gid: int = 0)
         raise
 
 
+def _previous_owner_and_mode(path: Path) -> dict[str, int]:
+    """The mode and owner path has now (none if it does not exist), for the journal."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return {}
+    return {"mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+
+
+def _restore_owner_and_mode(path: Path, entry: Entry) -> None:
+    """Undo a journalled chmod/chown: put back the mode or owner the entry recorded."""
+    if not path.exists():
+        return
+    if entry.change.startswith("chmod") and "mode" in entry.data:
+        os.chmod(path, int(entry.data["mode"]))
+    if entry.change.startswith("chown") and "uid" in entry.data and os.geteuid() == 0:
+        os.chown(path, int(entry.data["uid"]), int(entry.data.get("gid", -1)))
+    return
+
+
 def _mode_and_owner(path: Path, mode: int, uid: int) -> list[Change]:
     st = path.lstat()
     changes = []
@@ -59,15 +79,21 @@ class Directory(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
-            self._record(journal, change)
+            self._record(journal, change, data=dict(_previous_owner_and_mode(self.path)))
         self.path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, self.mode)
         if os.geteuid() == 0:
             os.chown(self.path, self.uid, self.gid)
 
-    def revert(self, entry: Entry) -> None:
-        if entry.change == "create" and self.path.is_dir():
-            shutil.rmtree(self.path)
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        path = Path(entry.target)
+        if entry.change == "create":
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            return None
+        _restore_owner_and_mode(path, entry)
+        return None
 
 
 class File(Action):
@@ -106,8 +132,9 @@ class File(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         backup = self._backup() if changes[0].what in ("update", "replace") else None
+        previous = _previous_owner_and_mode(self.path)
         for change in changes:
-            self._record(journal, change, backup)
+            self._record(journal, change, backup, data=dict(previous))
         data = self.content()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.validate is not None:
@@ -131,11 +158,18 @@ class File(Action):
         shutil.copy2(self.path, dest, follow_symlinks=False)
         return str(dest)
 
-    def revert(self, entry: Entry) -> None:
-        if entry.backup:
-            os.replace(entry.backup, self.path)
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        path = Path(entry.target)
+        if entry.backup and Path(entry.backup).exists():
+            os.replace(entry.backup, path)
         elif entry.change == "create":
-            self.path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+        elif entry.change in ("update", "replace"):
+            return f"{path}: the file it replaced was not kept; left as TLJH wrote it"
+        else:
+            _restore_owner_and_mode(path, entry)
+        return None
 
 
 class KeptFile(Action):
@@ -159,14 +193,19 @@ class KeptFile(Action):
         return _mode_and_owner(self.path, self.mode, 0)
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
+        previous = _previous_owner_and_mode(self.path)
         for change in changes:
-            self._record(journal, change)
+            self._record(journal, change, data=dict(previous))
         data = self.path.read_bytes() if self.path.exists() else self.initial()
         write_atomic(self.path, data, self.mode)
 
-    def revert(self, entry: Entry) -> None:
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
         if entry.change == "create":
-            self.path.unlink(missing_ok=True)
+            Path(entry.target).unlink(missing_ok=True)
+            return None
+        _restore_owner_and_mode(Path(entry.target), entry)
+        return None
 
 
 class Symlink(Action):
@@ -195,16 +234,22 @@ class Symlink(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
-            self._record(journal, change, backup=os.readlink(self.path) if self.path.is_symlink() else None)
+            self._record_target(journal, change, os.readlink(self.path) if self.path.is_symlink() else None)
         tmp = self.path.with_name(f".{self.path.name}.tljh-new")
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(self.target)
         os.replace(tmp, self.path)
 
-    def revert(self, entry: Entry) -> None:
-        self.path.unlink(missing_ok=True)
+    def _record_target(self, journal: Journal, change: Change, backup: str | None) -> None:
+        self._record(journal, change, backup, data={"link": str(self.target)})
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        path = Path(entry.target)
+        path.unlink(missing_ok=True)
         if entry.backup:
-            self.path.symlink_to(entry.backup)
+            path.symlink_to(entry.backup)
+        return None
 
 
 class ForeignFileError(Exception):
@@ -212,3 +257,35 @@ class ForeignFileError(Exception):
 
     def __init__(self, path: Path, why: str) -> None:
         super().__init__(f"{path} {why}; refusing to replace it. Move it away and run the installer again.")
+
+
+class MovedAside(Action):
+    """A file that must not be where it is (e.g. upstream TLJH's rules/dynamic.toml), kept in the backups directory."""
+
+    kind = "moved-aside"
+
+    def __init__(self, path: Path, backups: Path) -> None:
+        self.path, self.backups = path, backups
+
+    @property
+    def title(self) -> str:
+        return f"{self.path} moved aside"
+
+    def plan(self) -> list[Change]:
+        return [Change("move aside", str(self.path))] if self.path.exists() else []
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        self.backups.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dest = self.backups / f"upstream-{self.path.name}"
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = self.backups / f"upstream-{self.path.name}.{n}"
+        self._record(journal, changes[0], str(dest))
+        os.replace(self.path, dest)
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        if entry.backup and Path(entry.backup).exists():
+            os.replace(entry.backup, entry.target)
+        return None

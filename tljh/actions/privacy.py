@@ -63,8 +63,10 @@ class PrivateHomes(Action):
             self._record(journal, change)
             os.chmod(change.target, HOME_MODE)
 
-    def revert(self, entry: Entry) -> None:
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
         """A home made private stays private."""
+        return None
 
 
 class PrivateFiles(Action):
@@ -96,5 +98,7 @@ class PrivateFiles(Action):
             self._record(journal, change)
             os.chmod(change.target, int(change.what.split()[1], 8))
 
-    def revert(self, entry: Entry) -> None:
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
         """A file made private stays private."""
+        return None

@@ -19,18 +19,85 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_pins(requirements: str) -> dict[str, str | None]:
-    """{project: version or None} from a requirements file's `name==version` / `name` lines."""
+def read_pins(requirements: str, environment: dict[str, str] | None = None) -> dict[str, str | None]:
+    """{project: version or None} from a requirements file's `name==version` / `name` lines.
+
+    With `environment` (PEP 508 marker values), lines whose marker does not hold there are left out;
+    without it every line counts (the last of a project's lines wins).
+    """
+    return {name: version for name, version, _ in _pin_lines(requirements, environment)}
+
+
+def _pin_lines(requirements: str, environment: dict[str, str] | None) -> list[tuple[str, str | None, str]]:
+    """(project, version or None, the logical line) of each requirement line that applies."""
     text = requirements.replace("\\\n", " ")
-    pins: dict[str, str | None] = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+    pins = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
             continue
-        spec = re.sub(r"\s*==\s*", "==", line).split()[0].split(";")[0]
+        spec, _, marker = line.split(" --hash", 1)[0].partition(";")
+        if environment is not None and marker.strip() and not _marker_holds(marker, environment):
+            continue
+        spec = re.sub(r"\s*==\s*", "==", spec).split()[0]
         name, _, version = spec.partition("==")
-        pins[canonical_name(re.split(r"[<>=!~\[]", name)[0])] = version or None
+        pins.append((canonical_name(re.split(r"[<>=!~\[]", name)[0]), version or None, raw))
     return pins
+
+
+def _marker_holds(marker: str, environment: dict[str, str]) -> bool:
+    from packaging.markers import Marker
+
+    return Marker(marker.strip()).evaluate(environment)
+
+
+def python_version(env: Path) -> str | None:
+    """The Python version of an environment (venv or conda), read from its files; None if unknown."""
+    cfg = env / "pyvenv.cfg"
+    if cfg.is_file():
+        for line in cfg.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version", "version_info"):
+                return ".".join(value.strip().split(".")[:3])
+    for record in sorted(env.glob("conda-meta/python-3*.json")):
+        return record.name.split("-")[1]
+    libs = sorted(env.glob("lib/python3.*/site-packages"), key=lambda p: len(p.parent.name))
+    return libs[-1].parent.name[len("python"):] if libs else None
+
+
+def marker_environment(env: Path) -> dict[str, str]:
+    """PEP 508 marker values for an environment on this machine (its own Python version)."""
+    from packaging.markers import default_environment
+
+    values = {key: str(value) for key, value in default_environment().items()}
+    version = python_version(env)
+    if version:
+        values["python_full_version"] = version if version.count(".") == 2 else version + ".0"
+        values["python_version"] = ".".join(version.split(".")[:2])
+    return values
+
+
+def _version_key(version: str) -> object:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version)
+    except InvalidVersion:
+        return None
+
+
+def older(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
+    """The pinned projects that are missing or installed at a lower version (a newer one is kept)."""
+    found = []
+    for name, version in pins.items():
+        have = installed.get(name)
+        if have is None:
+            found.append(name)
+        elif version is not None and have != version:
+            want, got = _version_key(version), _version_key(have)
+            if want is None or got is None or got < want:  # type: ignore[operator]
+                found.append(name)
+    return found
 
 
 def installed_versions(env: Path) -> dict[str, str]:
@@ -70,43 +137,81 @@ class Venv(Action):
         self._record(journal, changes[0])
         run([self.python, "-m", "venv", str(self.path)])
 
-    def revert(self, entry: Entry) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        shutil.rmtree(entry.target, ignore_errors=True)
+        return None
 
 
 class PipRequirements(Action):
-    """Every pinned project of a requirements file installed at its pinned version in a venv."""
+    """Every pinned project of a requirements or lock file installed at its pinned version in a venv.
 
-    kind = "pip"
+    Markers are evaluated for the environment's own Python. With `keep_newer` (the user
+    environment, where users install packages too) a project installed at a newer version than
+    the pin is kept: it is neither planned nor given to pip. With `--require-hashes` in
+    `pip_args` the file must pin every package with hashes (a lock, see tools/lock.py).
+    """
 
-    def __init__(self, env: Path, requirements: Path, pip_args: tuple[str, ...] = ()) -> None:
-        self.env, self.requirements, self.pip_args = env, requirements, pip_args
+    kind = "pip-requirements"
+
+    def __init__(self, env: Path, requirements: Path, pip_args: tuple[str, ...] = (),
+                 keep_newer: bool = False) -> None:
+        self.env, self.requirements, self.pip_args, self.keep_newer = env, requirements, pip_args, keep_newer
+        self.env_path = env
 
     @property
     def title(self) -> str:
         return f"{self.requirements.name} in {self.env}"
 
+    def _pins(self) -> dict[str, str | None]:
+        return read_pins(self.requirements.read_text(), marker_environment(self.env))
+
     def plan(self) -> list[Change]:
-        pins = read_pins(self.requirements.read_text())
-        return [Change("install", name) for name in outdated(pins, installed_versions(self.env))]
+        check = older if self.keep_newer else outdated
+        return [Change("install", name) for name in check(self._pins(), installed_versions(self.env))]
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
+        import tempfile
+
         for change in changes:
             self._record(journal, change)
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-        run([*pip, *self.pip_args, "-r", str(self.requirements)])
+        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location", *self.pip_args]
+        kept = self._kept_newer()
+        if not kept:
+            run([*pip, "-r", str(self.requirements)])
+            return
+        with tempfile.TemporaryDirectory(prefix="tljh-pip-") as tmp:
+            filtered = Path(tmp) / self.requirements.name
+            filtered.write_text(without_projects(self.requirements.read_text(), kept))
+            run([*pip, "-r", str(filtered)])
 
-    def revert(self, entry: Entry) -> None:
-        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", entry.target])
+    def _kept_newer(self) -> set[str]:
+        """Projects installed at a version above their pin, left as they are (keep_newer only)."""
+        if not self.keep_newer:
+            return set()
+        pins, installed = self._pins(), installed_versions(self.env)
+        below = set(older(pins, installed))
+        return {name for name in pins if name in installed and name not in below and installed[name] != pins[name]}
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        return pip_uninstall(entry, entry.target)
+
+
+def without_projects(requirements: str, projects: set[str]) -> str:
+    """The requirements text without the lines of these projects (continuation lines joined)."""
+    lines = [raw for name, _, raw in _pin_lines(requirements, None) if name not in projects]
+    return "\n".join(lines) + "\n"
 
 
 class PipPackages(Action):
     """pip specs (`name`, `name==version`) present in a venv; installed with pip when not."""
 
-    kind = "pip"
+    kind = "pip-packages"
 
     def __init__(self, env: Path, specs: tuple[str, ...]) -> None:
         self.env, self.specs = env, specs
+        self.env_path = env
 
     @property
     def title(self) -> str:
@@ -122,8 +227,17 @@ class PipPackages(Action):
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         run([*pip, *[c.target for c in changes]])
 
-    def revert(self, entry: Entry) -> None:
-        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", _spec_name(entry.target)])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        return pip_uninstall(entry, _spec_name(entry.target))
+
+
+def pip_uninstall(entry: Entry, project: str) -> str | None:
+    """Uninstall project from the entry's environment (nothing to do when the environment is gone)."""
+    python = Path(entry.env or "") / "bin/python"
+    if entry.env and python.exists():
+        run([str(python), "-m", "pip", "uninstall", "--yes", project], check=False)
+    return None
 
 
 def _spec_name(spec: str) -> str:
@@ -181,6 +295,7 @@ class PluginPackages(Action):
 
     def __init__(self, env: Path, specs: list[str], fresh: set[str], projects: dict[str, str]) -> None:
         self.env, self.specs, self.fresh, self.projects = env, specs, fresh, dict(projects)
+        self.env_path = env
 
     @property
     def title(self) -> str:
@@ -200,7 +315,7 @@ class PluginPackages(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
-            self._record(journal, change)
+            self._record(journal, change, data={"project": self.projects.get(change.target) or _spec_name(change.target)})
             self.projects[change.target] = self._install(change.target)
 
     def _install(self, spec: str) -> str:
@@ -216,9 +331,9 @@ class PluginPackages(Action):
         requested = [i["metadata"]["name"] for i in items if i.get("requested")]
         return requested[0] if requested else _spec_name(spec)
 
-    def revert(self, entry: Entry) -> None:
-        project = self.projects.get(entry.target) or _spec_name(entry.target)
-        run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", project])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        return pip_uninstall(entry, str(entry.data.get("project") or _spec_name(entry.target)))
 
 
 class RequirementsError(Exception):
@@ -244,10 +359,11 @@ class RequirementsFile(Action):
     line (options, URLs, paths) always leaves the install to pip.
     """
 
-    kind = "pip"
+    kind = "pip-requirements-file"
 
     def __init__(self, env: Path, source: str, text: str) -> None:
         self.env, self.source, self.text = env, source, text
+        self.env_path = env
 
     @property
     def title(self) -> str:
@@ -283,6 +399,8 @@ class RequirementsFile(Action):
                 f"(pip exited with {e.returncode}):\n{e.tail()}"
             ) from None
 
-    def revert(self, entry: Entry) -> None:
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
         if entry.change == "install":
-            run([str(self.env / "bin/python"), "-m", "pip", "uninstall", "--yes", _spec_name(entry.target)])
+            return pip_uninstall(entry, _spec_name(entry.target))
+        return f"the requirements from {entry.target} stay in {entry.env} (pip cannot tell which it installed)"

@@ -47,8 +47,10 @@ class AptPackages(Action):
         run(["apt-get", *lock, "update"])
         run(["apt-get", *lock, "install", "--yes", "--no-install-recommends", *[c.target for c in changes]])
 
-    def revert(self, entry: Entry) -> None:
-        run(["apt-get", "remove", "--yes", entry.target])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        """Packages TLJH installed are kept: python3 and sudo are shared with the rest of the system."""
+        return f"apt package {entry.target} (installed by TLJH) is kept; `apt-get remove {entry.target}` removes it"
 
 
 def group_exists(name: str) -> bool:
@@ -78,9 +80,11 @@ class Group(Action):
         self._record(journal, changes[0])
         run(["groupadd", "--system", self.name])
 
-    def revert(self, entry: Entry) -> None:
-        if group_exists(self.name):
-            run(["groupdel", self.name])
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        if entry.change == "create" and group_exists(entry.target):
+            run(["groupdel", entry.target])
+        return None
 
 
 def visudo_check(path: object) -> None:

@@ -74,7 +74,7 @@ class Service(Action):
             self._record(journal, Change("enable", self.name))
             systemctl("enable", self.name)
         if whats & {"start", "restart"}:
-            self._record(journal, Change("restart", self.name))
+            self._record(journal, Change("start" if "start" in whats else "restart", self.name))
             systemctl("restart", self.name)
         self.remember()
 
@@ -88,8 +88,11 @@ class Service(Action):
         """Record the current inputs' fingerprint as the one the running service started with."""
         write_atomic(self.fingerprint_file, self._fingerprint().encode(), 0o600)
 
-    def revert(self, entry: Entry) -> None:
-        systemctl("disable", "--now", self.name, check=False)
-        self.unit.path.unlink(missing_ok=True)
-        self.fingerprint_file.unlink(missing_ok=True)
-        systemctl("daemon-reload")
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        """An enabled unit is disabled and stopped (its unit file has an entry of its own)."""
+        if entry.change == "enable":
+            systemctl("disable", "--now", entry.target, check=False)
+        elif entry.change in ("start", "restart"):
+            systemctl("stop", entry.target, check=False)
+        return None

@@ -17,7 +17,7 @@ from tljh import config as config_file
 from tljh.config import ConfigError
 from tljh.paths import Paths
 from tljh.run import CommandError
-from tljh.schema import expected_type, problems
+from tljh.schema import edit_problems, expected_type, known_key, problems, text_problems
 
 log = logging.getLogger("tljh")
 EDITS = {
@@ -26,8 +26,10 @@ EDITS = {
     "add-item": "append VALUE to the list KEY (created if missing)",
     "remove-item": "remove VALUE from the list KEY",
 }
-VALUE_HELP = ("read as YAML would: integers (negative too), floats, true/false, null, else a string; "
-              "keys that hold names or paths always take the text as it is")
+VALUE_HELP = ("read as YAML would: integers (negative too), floats, true/false (True/False), null, else a string; "
+              "keys that hold names or paths always take the text as it is; "
+              "set KEY None (or null) removes a setting, as upstream's guides do")
+NONE_WORDS = ("None", "none", "null", "Null", "NULL", "~")
 
 
 def _common(default_path: Path) -> argparse.ArgumentParser:
@@ -92,18 +94,43 @@ def edited(data: Any, command: str, key: str, value: Any) -> bool:
 
 
 def edit(path: Path, command: str, key: str, text: str | None) -> str:
-    """Apply one edit to config.yaml if the result is valid, and write it atomically; what was done."""
+    """Apply one edit to config.yaml if the result is valid, and write it atomically; what was done.
+
+    `set KEY None` on a key the schema knows removes it (upstream's documented way to drop a limit).
+    The rules that need several keys (https) are checked where they take effect; a note says so.
+    """
+    config_file.check_key(key)
+    bad = [p for t in (key, text or "") for p in text_problems(t, key, "KEY" if t is key else "VALUE")]
+    if bad:
+        raise ConfigError(f"refused ({path} is unchanged): {bad[0]}")
+    if command == "set" and text in NONE_WORDS and known_key(key):
+        return _set_none(path, key)
     if command in ("unset", "remove-item") and not path.exists():
         raise ConfigError(f"{path} does not exist, so {key} is not set")
     data = config_file.load(path)
     value = value_for(key, text) if text is not None else None
     if not edited(data, command, key, value):
         return f"{value!r} is already in {key}; nothing changed"
-    found = problems(data)
-    if found:
-        raise ConfigError(f"refused, {path} is unchanged:\n  " + "\n  ".join(found))
+    refuse_problems(edit_problems(data), path)
     config_file.save(path, data)
-    return f"{command} {key}" + (f" {value!r}" if text is not None else "") + ". Apply it with: sudo tljh-config reload"
+    done = f"{command} {key}" + (f" {value!r}" if text is not None else "") + ". Apply it with: sudo tljh-config reload"
+    return done + "".join(f"\nnote: reload refuses this until it is complete: {p}" for p in problems(data))
+
+
+def refuse_problems(found: list[str], path: Path) -> None:
+    """ConfigError (one line for one problem) when an edit would leave problems."""
+    if len(found) == 1:
+        raise ConfigError(f"refused ({path} is unchanged): {found[0]}")
+    if found:
+        raise ConfigError(f"refused ({path} is unchanged):\n  " + "\n  ".join(found))
+
+
+def _set_none(path: Path, key: str) -> str:
+    """`set KEY None`: KEY goes back to its default (removed when set, else nothing to do)."""
+    missing = object()
+    if config_file.get_item(config_file.load(path), key, missing) is missing:
+        return f"{key} is not set (it has its default); nothing changed"
+    return edit(path, "unset", key, None)
 
 
 def show(path: Path) -> str:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from systemdspawner import SystemdSpawner
-from traitlets import Dict, Unicode
+from traitlets import Dict, Integer, Unicode
 
+from tljh.hub.startqueue import default_slots, progress_event, shared_queue
+from tljh.hub.startup import wait_until_answering
 from tljh.hub.users import (
     UNIX_PREFIX,
     AccountRecord,
@@ -30,14 +34,24 @@ class UserCreatingSpawner(SystemdSpawner):
     did), its jupyterhub-admins membership is brought in line with the user's admin flag, and it
     is added to each group of config.yaml's users.extra_user_groups that lists the user. Only
     admins may sudo from their server.
+
+    At most `concurrent_starts` servers start at once (from account creation until the server
+    answers HTTP); the others wait their turn in arrival order, and progress() tells a waiting
+    user how many are ahead of them. start_timeout covers the wait.
     """
 
     extra_user_groups = Dict(
         config=True, help="{unix group: [hub user names]}: the accounts added to each group (created if missing)"
     )
+
+    concurrent_starts = Integer(
+        0, config=True, help="servers starting at once, the others wait in line (0: two per CPU core, at least 2)"
+    )
     accounts_file = Unicode(
         str(Paths().unix_accounts), config=True, help="the record of which unix account each hub user has"
     )
+    _ticket: asyncio.Future[None] | None = None
+    _phase = ""
     _account: str | None = None
 
     def unix_account(self) -> str:
@@ -50,10 +64,48 @@ class UserCreatingSpawner(SystemdSpawner):
         return string.format(USERNAME=self.unix_account().removeprefix(UNIX_PREFIX), USERID=self.user.id)
 
     async def start(self) -> Any:
-        self._account = await asyncio.to_thread(self._ensure_account)
-        self.unit_name = self._expand_user_vars(self.unit_name_template)
-        self.disable_user_sudo = not self.user.admin
-        return await super().start()
+        queue = shared_queue(self.concurrent_starts or default_slots())
+        self._phase, self._ticket = "waiting", queue.enter()
+        try:
+            await queue.wait(self._ticket)
+            self._phase = "starting"
+            self._account = await asyncio.to_thread(self._ensure_account)
+            self.unit_name = self._expand_user_vars(self.unit_name_template)
+            self.disable_user_sudo = not self.user.admin
+            address = await self._start_unit()
+            self._phase = "answering"
+            if address:
+                await self._wait_until_answering(*address)
+            return address
+        finally:
+            queue.leave(self._ticket)
+            self._phase, self._ticket = "", None
+
+    async def _start_unit(self) -> Any:
+        """SystemdSpawner's start, bounded by http_timeout (start_timeout is for the wait in line)."""
+        try:
+            return await asyncio.wait_for(super().start(), self.http_timeout)
+        except asyncio.TimeoutError:
+            raise RuntimeError(f"the unit of {self.user.name}'s server did not become active "
+                               f"within {self.http_timeout} s; see: journalctl -u {self.unit_name}") from None
+
+    async def _wait_until_answering(self, ip: str, port: int) -> None:
+        """Hold the start slot until the server answers its API (or stops, or http_timeout passes)."""
+        prefix = self.server.base_url if self.server is not None else f"/user/{self.user.name}/"
+        deadline = time.monotonic() + self.http_timeout
+        if not await wait_until_answering(ip, port, f"{prefix}api", deadline, self.poll):
+            self.log.warning("%s's server did not answer within %s s of its start", self.user.name, self.http_timeout)
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Where the start is: the place in line while waiting, then starting, then waiting for an answer."""
+        queue = shared_queue(self.concurrent_starts or default_slots())
+        said = None
+        while self._spawn_pending:
+            event = progress_event(self._phase, queue, self._ticket) if self._phase else said
+            if event != said and event is not None:
+                said = event
+                yield event
+            await asyncio.sleep(1)
 
     def _ensure_account(self) -> str:
         unix_name = AccountRecord(Path(self.accounts_file)).account_for(self.user.name)

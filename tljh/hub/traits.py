@@ -11,6 +11,10 @@ from tljh.paths import HUB_PORT, Paths
 from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS
 from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint, set_aside_unreadable
 
+SPAWNER_DEFAULTS = {"concurrent_starts": 0, "start_timeout": 900, "http_timeout": 120}
+# A user's server yields the CPU to the hub and the proxy (CPUWeight=1000 in their units) while
+# it starts, so the hub stays responsive when a class starts together; IO likewise.
+USER_UNIT_PROPERTIES = {"CPUWeight": "20", "IOWeight": "20"}
 CULL_DEFAULTS = {"enabled": True, "timeout": 600, "every": 60, "concurrency": 5, "max_age": 0, "users": False,
                  "remove_named_servers": False}
 
@@ -43,10 +47,26 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "cookie_secret_file": str(paths.state_dir / "jupyterhub_cookie_secret"),
             "db_url": f"sqlite:///{paths.hub_db}",
             "cleanup_servers": False,
+            # Starts are queued by the spawner (spawner.concurrent_starts), which tells each user
+            # their place in line; the hub's own limit would refuse them with a bare 429 instead.
+            "concurrent_spawn_limit": 0,
             "spawner_class": "tljh.hub.spawner.UserCreatingSpawner",
             "proxy_class": "tljh.hub.proxy.RulesKeepingProxy",
         }
     }
+
+
+def api_password_hash(password: str) -> str:
+    """The bcrypt hash traefik's API checks the hub's password against, at bcrypt's lowest cost (4).
+
+    traefik verifies it on every API request, and the hub makes several per server start (it
+    waits for each new route); at bcrypt's default cost (12) that was ~0.3 s of CPU per start,
+    more than the hub's own share. The hash is only in root-only files (/opt/tljh/state), and the
+    default password is a long random secret, so a slow hash protects nothing here.
+    """
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode("ascii")
 
 
 def _proxy(config: Any, paths: Paths, api_password: str) -> dict[str, dict[str, Any]]:
@@ -102,6 +122,7 @@ def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
         "username_template": "jupyter-{USERNAME}",
         "unit_name_template": "jupyter-{USERNAME}",
         "isolate_tmp": True,
+        "unit_extra_properties": dict(USER_UNIT_PROPERTIES),
     }
     if get_item(config, "limits.memory") is not None:
         spawner["mem_limit"] = get_item(config, "limits.memory")
@@ -109,10 +130,11 @@ def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
         spawner["cpu_limit"] = float(get_item(config, "limits.cpu"))
     groups = get_item(config, "users.extra_user_groups") or {}
     extra = {str(group): [str(name) for name in names or []] for group, names in groups.items()}
-    return {
-        "SystemdSpawner": spawner,
-        "UserCreatingSpawner": {"extra_user_groups": extra, "accounts_file": str(paths.unix_accounts)},
-    }
+    timing = {**SPAWNER_DEFAULTS, **(get_item(config, "spawner") or {})}
+    spawner.update(start_timeout=timing["start_timeout"], http_timeout=timing["http_timeout"])
+    queue = {"extra_user_groups": extra, "concurrent_starts": timing["concurrent_starts"],
+             "accounts_file": str(paths.unix_accounts)}
+    return {"SystemdSpawner": spawner, "UserCreatingSpawner": queue}
 
 
 def _cull(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
@@ -157,6 +179,9 @@ def configure(c: Any, paths: Paths | None = None) -> None:
     call_hook(plugin_manager(), "tljh_custom_jupyterhub_config", c=c)
     for snippet in sorted(paths.config_d.glob("*.py")):
         _load_snippet(c, snippet)
+    proxy = c["TraefikFileProviderProxy"]
+    if "traefik_api_hashed_password" not in proxy:
+        proxy.traefik_api_hashed_password = api_password_hash(proxy.traefik_api_password)
 
 
 def _load_snippet(c: Any, path: Path) -> None:

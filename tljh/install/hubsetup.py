@@ -13,7 +13,7 @@ from typing import Any, Callable
 from tljh import config as config_file
 from tljh.actions import Action, Change
 from tljh.actions.files import KeptFile
-from tljh.journal import Journal
+from tljh.journal import Entry, Journal
 
 log = logging.getLogger("tljh")
 CONFIG_LOCK_WAIT_SECONDS = 300.0  # a tljh-config reload that rolls back can take two hub starts
@@ -56,10 +56,25 @@ class AdminUsers(ConfigWriter):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         data = config_file.load(self.config_path)
         for change in changes:
-            self._record(journal, change)
+            self._record(journal, change, data={"config": str(self.config_path)})
             if change.what == "add admin":
                 config_file.add_item(data, "users.admin", change.target)
         config_file.save(self.config_path, data)
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        """The config file is removed if the install made it; else the admin it added is taken out."""
+        if entry.change == "create":
+            Path(entry.target).unlink(missing_ok=True)
+        elif entry.change == "add admin":
+            path = Path(str(entry.data.get("config", "")))
+            if path.is_file():
+                data = config_file.load(path)
+                admins = config_file.get_item(data, "users.admin") or []
+                if entry.target in admins:
+                    config_file.remove_item(data, "users.admin", entry.target)
+                    config_file.save(path, data)
+        return None
 
 
 class Passwords(Action):
@@ -90,9 +105,27 @@ class Passwords(Action):
 
         with dbm.open(str(self.dbm_path), "c", 0o600) as db:
             for change in changes:
-                self._record(journal, change)
+                old = db.get(change.target.encode("utf-8"))
+                self._record(journal, change, data={"store": str(self.dbm_path),
+                                                    "previous": old.decode("utf-8") if old is not None else None})
                 password = self.passwords[change.target].encode("utf-8")
                 db[change.target.encode("utf-8")] = bcrypt.hashpw(password, bcrypt.gensalt())
+
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        """The password hash it replaced is put back; a password it added is removed."""
+        store = str(entry.data.get("store", ""))
+        if not store or not dbm.whichdb(store):
+            return None
+        with dbm.open(store, "w") as db:
+            key = entry.target.encode("utf-8")
+            previous = entry.data.get("previous")
+            if previous is not None:
+                db[key] = str(previous).encode("utf-8")
+            elif key in db:
+                del db[key]
+        return None
 
 
 def _matches(password: str, stored: bytes | None) -> bool:
@@ -162,5 +195,10 @@ class PluginConfigDefaults(ConfigWriter):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         data, added, _ = self._merged()
         for key in added:
-            self._record(journal, Change("set", key))
+            self._record(journal, Change("set", key), data={"config": str(self.config_path)})
         config_file.save(self.config_path, data)
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        """A plugin's default is left in config.yaml (the admin may rely on it by now)."""
+        return f"{entry.target} in {entry.data.get('config', 'config.yaml')} (set by a plugin) is kept"

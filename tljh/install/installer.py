@@ -15,61 +15,45 @@ import re
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from tljh import __version__
 from tljh import config as config_file
-from tljh.config import get_item
-from tljh.actions import Action, Change
 from tljh.actions.conda import UserEnvError
-from tljh.actions.privacy import PrivateFiles, PrivateHomes, hub_homes
-from tljh.actions.files import Directory, File, ForeignFileError, KeptFile, Symlink
-from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, RequirementsError, TraefikBinary
-from tljh.actions.system import AptPackages, Group, visudo_check
-from tljh.health import HubNotReady, wait_for_hub
+from tljh.actions.files import ForeignFileError
+from tljh.actions.python import RequirementsError
+from tljh.config import get_item
+from tljh.health import HubNotReady
+from tljh.install.adopt import adoption_report
 from tljh.install.lock import InstallRunning, take_install_lock
-from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
-from tljh.journal import Journal
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
-from tljh.paths import (
-    ADMINS_GROUP,
-    APT_PACKAGES,
-    HUB_REQUIREMENTS,
-    TRAEFIK_REQUIREMENTS,
-    TRAEFIK_VERSION,
-    USERS_GROUP,
-    Paths,
+from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
+    SUDOERS,
+    sudoers,
+    Answers,
+    access_steps,
+    config_steps,
+    service_steps,
+    system_steps,
+    Inputs,
+    Step,
+    install_steps,
+    plugin_step,
+    user_extra,
 )
-from tljh.plugins import HookResults, PluginError, call_hook, hook_results, load_plugins, merge_specs
-from tljh.cli.reload import remember_current
-from tljh.run import CommandError
-from tljh.services import render_unit, services  # noqa: F401  (render_unit: imported from here by tests and tools)
-from tljh.traefik import render_static_config, render_tls_config
 from tljh.install.userenv import DEFAULT_KIND as DEFAULT_USER_ENV
 from tljh.install.userenv import KINDS as USER_ENV_KINDS
-from tljh.install.userenv import ExtraPackages, UserEnvironment, UserRequirements, user_environment
+from tljh.install.userenv import UserEnvironment, UserRequirements, user_environment
+from tljh.journal import Entry, Journal
+from tljh.paths import Paths
+from tljh.plugins import PluginError, load_plugins
+from tljh.run import CommandError
+from tljh.services import render_unit  # noqa: F401  (imported from here by tests and tools)
 
 log = logging.getLogger("tljh")
-HUB_UP = "hub is up"
-PLUGIN_PACKAGES = "plugin apt packages"
-POST_INSTALL = "post-install hooks"
-ENVIRONMENT_STEPS = ("hub environment", "user environment")
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
-SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-
-
-def sudoers(paths: Paths) -> str:
-    """Admins run anything as root without a password. The environment is reset as for everyone
-    (`sudo -E` keeps it, as the admin asks); PATH is always a secure_path that starts with the user
-    environment, so `sudo -E pip install ...` / `sudo -E conda install ...` install into it."""
-    secure_path = ":".join([str(paths.user_env / "bin"), *SYSTEM_PATH])
-    return f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
-# without a password; sudo finds the user environment's pip and conda first.
-Defaults:%{ADMINS_GROUP} secure_path="{secure_path}"
-%{ADMINS_GROUP} ALL=(ALL) NOPASSWD:ALL
-"""
 
 
 class UserError(Exception):
@@ -88,15 +72,7 @@ class Options:
     user_env: str | None = None
     plugins: tuple[str, ...] = ()
     user_requirements: str | None = None
-
-
-@dataclass
-class Step:
-    """A named group of actions, applied in order."""
-
-    title: str
-    actions: list[Action]
-    changes: list[Change] = field(default_factory=list)
+    plan: bool = False
 
 
 def parse_admin(value: str) -> Admin:
@@ -114,22 +90,26 @@ def parse_admin(value: str) -> Admin:
 
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(prog="tljh.installer", description="Install or upgrade TLJH on this machine.")
-    parser.add_argument("--admin", action="append", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
-                        help="make NAME a hub admin; with a password, NAME logs in with it (repeatable)")
+    parser.add_argument("--admin", action="extend", nargs="+", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
+                        help="make NAME a hub admin; with a password, NAME logs in with it (several after one "
+                             "flag, and repeatable: --admin alice bob:pw --admin carol); admins are added, never removed")
     parser.add_argument("--user-env", choices=["conda", "venv"], default=None,
                         help="kind of user environment at <prefix>/user: conda (Miniforge, the default) or venv "
                              "(remembered for re-runs; cannot be switched)")
-    parser.add_argument("--plugin", action="append", default=[], metavar="SPEC",
-                        help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
+    parser.add_argument("--plugin", action="extend", nargs="+", default=[], metavar="SPEC",
+                        help="pip spec(s) of plugins to install into the hub env (several after one flag, and "
+                             "repeatable; remembered for re-runs)")
     parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
                         help="a requirements file (URL or path) to pip install into the user environment")
+    parser.add_argument("--plan", action="store_true",
+                        help="print what the install would do here, action by action, and change nothing")
     parser.add_argument("--version", action="version", version=f"tljh {__version__}")
     args = parser.parse_args(argv)
     plugins = tuple(spec.strip() for spec in args.plugin)
     if any(not spec for spec in plugins):
         parser.error("--plugin needs a pip spec (a name, name==version, path or URL), not an empty string")
     return Options(admins=tuple(args.admin), user_env=args.user_env, plugins=plugins,
-                   user_requirements=args.user_requirements_txt_url)
+                   user_requirements=args.user_requirements_txt_url, plan=args.plan)
 
 
 def read_state(paths: Paths) -> dict[str, Any]:
@@ -149,28 +129,6 @@ def choose_user_env(requested: str | None, remembered: str | None) -> str:
     if kind not in USER_ENV_KINDS:
         raise UserError(f"--user-env {kind} is not available yet; allowed: {', '.join(USER_ENV_KINDS)}")
     return kind
-
-
-def environment_steps(
-    paths: Paths, user_env: UserEnvironment, extra: ExtraPackages, hub_pip: tuple[str, ...] = ()
-) -> list[Step]:
-    """The hub venv (with traefik, then the hooks' hub packages) and the user environment:
-    independent of each other."""
-    hub: list[Action] = [PipRequirements(paths.hub_env, HUB_REQUIREMENTS),
-                         TraefikBinary(paths.hub_env, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION)]
-    if hub_pip:
-        hub.append(PipPackages(paths.hub_env, hub_pip))
-    return [
-        Step(ENVIRONMENT_STEPS[0], hub),
-        Step(ENVIRONMENT_STEPS[1], user_env.actions(extra)),
-    ]
-
-
-def plugin_step(paths: Paths, state: dict[str, Any], requested: tuple[str, ...]) -> tuple[Step, PluginPackages]:
-    """The plugins (remembered ones and this run's --plugin specs) installed in the hub env."""
-    specs = merge_specs(list(state.get("plugins", [])), list(requested))
-    action = PluginPackages(paths.hub_env, specs, set(requested), dict(state.get("plugin_projects", {})))
-    return Step("plugins", [action] if specs else []), action
 
 
 def read_user_requirements(source: str | None) -> UserRequirements | None:
@@ -193,89 +151,24 @@ def read_user_requirements(source: str | None) -> UserRequirements | None:
     return UserRequirements(source, text)
 
 
-def user_extra(results: HookResults, user_env: UserEnvironment, requirements: UserRequirements | None,
-               say: Callable[[str], None] = print) -> ExtraPackages:
-    """What goes into the user environment on top of its base; conda packages only where conda is."""
-    conda, channels = results.user_conda, results.user_conda_channels
-    if conda and not user_env.installs_conda_packages:
-        warning = (f"warning: plugin(s) {', '.join(results.conda_askers)} asked for conda packages "
-                   f"{' '.join(conda)}, which a user environment of kind {user_env.kind!r} cannot install: "
-                   "they are skipped (a conda user environment installs them)")
-        say(warning)
-        log.warning("%s", warning)
-        conda, channels = (), ()
-    return ExtraPackages(conda=conda, conda_channels=channels, pip=results.user_pip, requirements=requirements)
-
-
-def system_steps(paths: Paths) -> list[Step]:
-    return [
-        Step("system packages", [AptPackages(list(APT_PACKAGES))]),
-        Step("directories", [
-            Directory(paths.prefix, 0o755),
-            Directory(paths.config_dir, 0o700),
-            Directory(paths.config_d, 0o755),
-            Directory(paths.state_dir, 0o700),
-            Directory(paths.traefik_rules_dir, 0o700),
-        ]),
-    ]
-
-
-def access_steps(paths: Paths) -> list[Step]:
-    hub_bin = paths.hub_env / "bin"
-    return [
-        Step("groups and sudo", [
-            Group(USERS_GROUP),
-            Group(ADMINS_GROUP),
-            File(paths.sudoers_file, sudoers(paths), 0o440, paths.backups_dir, validate=visudo_check),
-        ]),
-        Step("private homes and state", [
-            PrivateHomes(lambda: hub_homes(USERS_GROUP)),
-            PrivateFiles([paths.state_dir, paths.traefik_rules_dir, paths.last_good_dir, paths.backups_dir]),
-        ]),
-        Step("tljh-config command", [
-            Symlink(paths.tljh_config_link, hub_bin / "tljh-config", ours=lambda t: t.parent == hub_bin),
-        ]),
-    ]
-
-
-def config_steps(paths: Paths, options: Options, pm: Any = None) -> list[Step]:
-    passwords = {a.name: a.password for a in options.admins if a.password is not None}
-    plugin_config: list[Action] = []
-    if pm is not None:
-        def propose(config: Any) -> None:
-            call_hook(pm, "tljh_config_post_install", config=config)
-
-        plugin_config.append(PluginConfigDefaults(paths.config_file, propose))
-    return [
-        Step("configuration", [
-            AdminUsers(paths.config_file, [a.name for a in options.admins]),
-            *plugin_config,
-            Passwords(paths.passwords_dbm, passwords),
-            secret(paths.traefik_api_secret),
-            KeptFile(paths.acme_json, lambda: b"", 0o600),
-            File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
-            File(paths.traefik_tls_rules, lambda: render_tls_config(config_file.load(paths.config_file)), 0o600),
-        ]),
-    ]
-
-
-def service_steps(paths: Paths) -> list[Step]:
-    return [Step("services", list(services(paths)))]
-
-
 def apply_step(step: Step, journal: Journal, progress: Progress) -> tuple[Step, float]:
+    """Apply the step's actions in order (after its `before`), saying so; the step and its seconds."""
+    if step.before is not None:
+        step.before(progress)
     start = time.monotonic()
     log.info("step %s", step.title)
     progress.started(step.title)
     try:
-        for action in step.actions:
+        for action in step.resolve():
             step.changes += action.apply(journal)
+        if step.after is not None:
+            step.after()
     except Exception:
         progress.failed(step.title, time.monotonic() - start)
         raise
     for change in step.changes:
         log.info("  %s: %s", step.title, change)
-    progress.finished(step.title, time.monotonic() - start, len(step.changes))
+    progress.finished(step.title, time.monotonic() - start, step.report or len(step.changes))
     return step, time.monotonic() - start
 
 
@@ -295,6 +188,9 @@ def check_config(paths: Paths) -> None:
 
 def install(paths: Paths, options: Options) -> None:
     check_config(paths)
+    for line in adoption_report(paths):
+        print(line, flush=True)
+        log.info("%s", line)
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
@@ -309,36 +205,48 @@ def install(paths: Paths, options: Options) -> None:
 def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
              requirements: UserRequirements | None, user_env: UserEnvironment) -> None:
     journal = Journal(paths.journal)
-    plugins, plugin_action = plugin_step(paths, state, options.plugins)
-    before = [*system_steps(paths), plugins]
-    titles = [s.title for s in before] + [PLUGIN_PACKAGES, *ENVIRONMENT_STEPS] + [
-        s.title for s in access_steps(paths) + config_steps(paths, options) + service_steps(paths)
-    ] + [HUB_UP, POST_INSTALL]
+    record_bootstrap(journal, os.environ)
+    steps = install_steps(Inputs(
+        paths=paths, admins=tuple((a.name, a.password) for a in options.admins),
+        state={**state, "version": __version__}, user_env=user_env, requirements=requirements,
+        plugins=options.plugins, answers=Answers(_fresh_plugin_manager),
+        save_state=lambda remembered: _save_state(paths, remembered)))
+    titles = [s.title for s in steps]
     progress = Progress(titles, page=PageStatus.open(paths, titles))
     try:
-        for step in before:
-            apply_step(step, journal, progress)
-        _save_state(paths, {**state, "user_env": kind, "version": __version__,
-                            "plugins": plugin_action.specs, "plugin_projects": plugin_action.projects})
-        pm = _fresh_plugin_manager()
-        results = hook_results(pm)
-        packages = Step(PLUGIN_PACKAGES, [AptPackages(list(results.apt))] if results.apt else [])
-        extra = user_extra(results, user_env, requirements, say=progress.say)
-        envs = environment_steps(paths, user_env, extra, results.hub_pip)
-        after = access_steps(paths) + config_steps(paths, options, pm)
-        services = service_steps(paths)
-        apply_step(packages, journal, progress)
-        with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-            list(pool.map(lambda s: apply_step(s, journal, progress), envs))
-        for step in after:
-            apply_step(step, journal, progress)
-        hand_over_page(paths, progress)
-        for step in services:
-            apply_step(step, journal, progress)
-        wait_for_hub_step(paths, progress)
-        post_install_step(pm, progress)
+        for group in runs_of_steps(steps):
+            if len(group) == 1:
+                apply_step(group[0], journal, progress)
+                continue
+            for step in group:  # made here (not in the threads): building them may read the plugins' answers
+                step.resolve()
+            with ThreadPoolExecutor(max_workers=len(group)) as pool:
+                list(pool.map(lambda s: apply_step(s, journal, progress), group))
     finally:
         progress.close()
+
+
+def runs_of_steps(steps: list[Step]) -> list[list[Step]]:
+    """The steps in order, neighbouring concurrent steps grouped together (to run at the same time)."""
+    groups: list[list[Step]] = []
+    for step in steps:
+        if step.concurrent and groups and groups[-1][-1].concurrent:
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups
+
+
+def record_bootstrap(journal: Journal, environ: Mapping[str, str]) -> None:
+    """Journal what the bootstrap made before this package existed (it says so in TLJH_BOOTSTRAP_MADE)."""
+    try:
+        made = json.loads(environ.get("TLJH_BOOTSTRAP_MADE") or "[]")
+    except ValueError:
+        made = []
+    for item in made if isinstance(made, list) else []:
+        if isinstance(item, dict) and {"kind", "target", "change"} <= item.keys():
+            journal.record(Entry(kind=str(item["kind"]), target=str(item["target"]), change=str(item["change"]),
+                                 data={"by": "bootstrap"}))
 
 
 def _fresh_plugin_manager() -> Any:
@@ -349,18 +257,6 @@ def _fresh_plugin_manager() -> Any:
     return load_plugins()
 
 
-def post_install_step(pm: Any, progress: Progress) -> None:
-    """The last step: every plugin's tljh_post_install."""
-    start = time.monotonic()
-    progress.started(POST_INSTALL)
-    try:
-        called = call_hook(pm, "tljh_post_install")
-    except Exception:
-        progress.failed(POST_INSTALL, time.monotonic() - start)
-        raise
-    progress.finished(POST_INSTALL, time.monotonic() - start, len(called))  # a change per plugin called
-
-
 def hand_over_page(paths: Paths, progress: Progress) -> None:
     """Ensure the progress page server has let go of port 80 (traefik needs it) and its files are gone."""
     if progress.page is not None:
@@ -368,19 +264,6 @@ def hand_over_page(paths: Paths, progress: Progress) -> None:
         progress.page = None
     if stop_page(paths):
         progress.say("progress page stopped: the hub takes over port 80")
-
-
-def wait_for_hub_step(paths: Paths, progress: Progress) -> None:
-    """The last step: the hub answers through the proxy."""
-    start = time.monotonic()
-    progress.started(HUB_UP)
-    try:
-        wait_for_hub(config_file.load(paths.config_file))
-    except Exception:
-        progress.failed(HUB_UP, time.monotonic() - start)
-        raise
-    remember_current(paths)  # the configuration a failed `tljh-config reload` goes back to
-    progress.finished(HUB_UP, time.monotonic() - start, "answers")
 
 
 def _save_state(paths: Paths, state: dict[str, Any]) -> None:
@@ -402,8 +285,10 @@ def setup_logging(paths: Paths) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(sys.argv[1:] if argv is None else argv)
-    os.umask(0o022)
     paths = Paths.from_env()
+    if options.plan:
+        return print_plan(paths, options)
+    os.umask(0o022)
     setup_logging(paths)
     log.info("tljh %s installer starting with prefix %s", __version__, paths.prefix)
     start = started_at(os.environ)
@@ -427,6 +312,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"JupyterHub is running: open {public_url(paths)} in a browser")
     admins = get_item(config_file.load(paths.config_file), "users.admin", None) or []
     print("Admins: " + (", ".join(admins) or "none yet (add one with --admin NAME)"))
+    return 0
+
+
+def print_plan(paths: Paths, options: Options) -> int:
+    """`--plan`: the plan on stdout; nothing is changed, not even the log."""
+    from tljh.cli.plan import plan
+
+    log.addHandler(logging.NullHandler())  # the plan's own lines say what matters; no log file is written
+    try:
+        lines, _ = plan(paths, options)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
     return 0
 
 

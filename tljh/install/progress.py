@@ -19,6 +19,7 @@ and read by the bootstrap's page server:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -30,6 +31,8 @@ from typing import Any, Sequence, TextIO
 
 from tljh.actions.files import write_atomic
 from tljh.paths import Paths
+
+log = logging.getLogger("tljh")
 
 STOP_WAIT_SECONDS = 10.0
 TICK_TTY_SECONDS = 1.0
@@ -132,6 +135,9 @@ def page_server_pid(paths: Paths) -> int | None:
 def stop_page(paths: Paths, timeout: float = STOP_WAIT_SECONDS) -> bool:
     """Ensure the page server is stopped and its files are gone; whether one was running."""
     pid = page_server_pid(paths)
+    last = _read_json(paths.progress_status)
+    if last is not None:  # the page's final state, kept in the log (the page may not have polled it)
+        log.info("progress page's last status: %s", json.dumps(last, sort_keys=True))
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         _wait_until_gone(pid, timeout)
