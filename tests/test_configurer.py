@@ -145,8 +145,8 @@ def test_base_url_is_normalised(paths, value, url):
 
 
 def test_extra_user_groups_reach_the_spawner(paths):
-    config = {"users": {"extra_user_groups": {"docker": ["alice"], "gpu": ["alice", "bob"]}}}
-    assert cfg(paths, config)["UserCreatingSpawner"]["extra_user_groups"] == {"docker": ["alice"],
+    config = {"users": {"extra_user_groups": {"students": ["alice"], "gpu": ["alice", "bob"]}}}
+    assert cfg(paths, config)["UserCreatingSpawner"]["extra_user_groups"] == {"students": ["alice"],
                                                                              "gpu": ["alice", "bob"]}
     assert cfg(paths)["UserCreatingSpawner"]["extra_user_groups"] == {}
 

@@ -5,6 +5,7 @@ pip is used as the machine configures it (pip.conf, PIP_* variables, proxies, CA
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -323,10 +324,13 @@ class PluginPackages(Action):
         import json
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="tljh-plugin-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="tljh-plugin-") as tmp:  # 0700: only root reads it
             report = Path(tmp) / "report.json"
+            # the spec goes in a file, not argv: a token in its URL is not in anyone's process list
+            requirement = Path(tmp) / "plugin.txt"
+            requirement.write_text((os.path.abspath(spec) if os.path.exists(spec) else spec) + "\n")
             pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-            run([*pip, "--report", str(report), spec])
+            run([*pip, "--report", str(report), "-r", str(requirement)])
             items = json.loads(report.read_text()).get("install", [])
         requested = [i["metadata"]["name"] for i in items if i.get("requested")]
         return requested[0] if requested else _spec_name(spec)
@@ -390,9 +394,16 @@ class RequirementsFile(Action):
 
         for change in changes:
             self._record(journal, change)
+        import tempfile
+
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         try:
-            run([*pip, "-r", self.source])
+            with tempfile.TemporaryDirectory(prefix="tljh-requirements-") as tmp:  # 0700: only root reads it
+                # `-r SOURCE` in a file, not argv: a token in the URL is not in anyone's process list
+                wrapper = Path(tmp) / "requirements.txt"
+                source = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
+                wrapper.write_text(f"-r {source}\n")
+                run([*pip, "-r", str(wrapper)])
         except CommandError as e:
             raise RequirementsError(
                 f"installing the requirements from {self.source} into {self.env} failed "

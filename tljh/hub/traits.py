@@ -8,7 +8,7 @@ from typing import Any
 from tljh import config as config_file
 from tljh.config import get_item
 from tljh.paths import HUB_PORT, Paths
-from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS
+from tljh.schema import AUTH_ALIASES, AUTH_SHORT_NAMES, DEFAULT_APPS, MANAGED_GROUPS, PRIVILEGED_GROUPS
 from tljh.traefik import API_ENTRYPOINT, API_USERNAME, api_address, entrypoint, set_aside_unreadable
 
 SPAWNER_DEFAULTS = {"concurrent_starts": 0, "start_timeout": 900, "http_timeout": 120}
@@ -122,7 +122,9 @@ def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
     if get_item(config, "limits.cpu") is not None:
         spawner["cpu_limit"] = float(get_item(config, "limits.cpu"))
     groups = get_item(config, "users.extra_user_groups") or {}
-    extra = {str(group): [str(name) for name in names or []] for group, names in groups.items()}
+    # tljh-config, reload and the installer refuse these; a hand edit followed by a reboot must not hand them out
+    extra = {str(group): [str(name) for name in names or []] for group, names in groups.items()
+             if group not in PRIVILEGED_GROUPS and group not in MANAGED_GROUPS}
     timing = {**SPAWNER_DEFAULTS, **(get_item(config, "spawner") or {})}
     spawner.update(start_timeout=timing["start_timeout"], http_timeout=timing["http_timeout"])
     queue = {"extra_user_groups": extra, "concurrent_starts": timing["concurrent_starts"]}

@@ -48,7 +48,7 @@ from tljh.install.userenv import UserEnvironment, UserRequirements, user_environ
 from tljh.journal import Entry, Journal
 from tljh.paths import Paths
 from tljh.plugins import PluginError, load_plugins
-from tljh.run import CommandError
+from tljh.run import CommandError, RedactingFormatter, register_secret
 from tljh.services import render_unit  # noqa: F401  (imported from here by tests and tools)
 
 log = logging.getLogger("tljh")
@@ -176,8 +176,13 @@ def check_config(paths: Paths) -> None:
     from tljh.config import ConfigError
     from tljh.schema import problems
 
+    from tljh.cli.reload import preflight
+
     try:
-        found = problems(config_file.load(paths.config_file))
+        config = config_file.load(paths.config_file)
+        found = problems(config)
+        if not found:
+            preflight(config)  # what reload refuses, the installer refuses: certificate files that are missing
     except ConfigError as e:
         raise UserError(str(e)) from None
     if found:
@@ -277,13 +282,30 @@ def setup_logging(paths: Paths) -> None:
     fd = os.open(paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(threadName)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
 
 
+def installer_argv(argv: Sequence[str], environ: dict[str, str] | Any) -> list[str]:
+    """The installer's arguments: from TLJH_INSTALLER_ARGS (a JSON list) when the bootstrap handed
+    them over there (so passwords and tokens are not in /proc/PID/cmdline), else argv.
+
+    The variable is removed from the environment, so no command inherits it.
+    """
+    handed = environ.pop("TLJH_INSTALLER_ARGS", None)
+    if handed is None:
+        return list(argv)
+    args = json.loads(handed)
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise SystemExit("error: TLJH_INSTALLER_ARGS must be a JSON list of strings")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(sys.argv[1:] if argv is None else argv)
+    options = parse_args(installer_argv(sys.argv[1:], os.environ) if argv is None else argv)
+    for admin in options.admins:
+        register_secret(admin.password)  # never in the log, the page or an error message
     paths = Paths.from_env()
     if options.plan:
         return print_plan(paths, options)
@@ -318,6 +340,7 @@ def print_plan(paths: Paths, options: Options) -> int:
     """`--plan`: the plan on stdout; nothing is changed, not even the log."""
     from tljh.cli.plan import plan
 
+    log.addHandler(logging.NullHandler())  # the plan's own lines say what matters; no log file is written
     try:
         lines, _ = plan(paths, options)
     except UserError as e:
