@@ -26,6 +26,8 @@ def test_admin_name_is_lowercased():
 
 
 @pytest.mark.parametrize("value", ["alice:", "", ":pw", "al ice", "al ice:pw", "a,b", "a/b", "\t"])
+
+
 def test_bad_admin_values_are_rejected(value):
     with pytest.raises(argparse.ArgumentTypeError):
         parse_admin(value)
@@ -58,6 +60,8 @@ def test_user_env_defaults_to_conda_and_follows_memory():
 
 
 @pytest.mark.parametrize("requested, remembered", [("venv", "conda"), ("conda", "venv")])
+
+
 def test_switching_user_env_is_refused(requested, remembered):
     with pytest.raises(UserError, match="switching"):
         choose_user_env(requested, remembered)
@@ -75,6 +79,8 @@ def test_both_units_are_shipped():
 
 
 @pytest.mark.parametrize("name", UNITS)
+
+
 def test_render_unit_substitutes_every_placeholder(paths, name):
     text = render_unit(name, paths)
     assert "$" not in text
@@ -121,6 +127,18 @@ def test_check_config_refuses_an_invalid_config_before_installing(paths):
     paths.config_file.write_text("limits: [unclosed\n")
     with pytest.raises(UserError, match="is not valid YAML"):
         check_config(paths)
+
+
+@pytest.mark.parametrize(("name", "most"), [("jupyterhub.service", 0.1), ("traefik.service", 0.5)])
+
+
+def test_units_restart_at_once_and_never_give_up(paths, name, most):
+    """A SIGKILLed hub or proxy comes back within seconds; a start limit would leave it down for good
+    (and make `systemctl restart` in a reload's rollback fail)."""
+    lines = render_unit(name, paths).splitlines()
+    assert "StartLimitIntervalSec=0" in lines and "Restart=always" in lines
+    restart_sec = next(line.split("=", 1)[1] for line in lines if line.startswith("RestartSec="))
+    assert restart_sec.endswith("ms") and int(restart_sec[:-2]) / 1000 <= most
 
 
 def test_upstream_flag_forms_several_values_after_one_flag_and_repeated():

@@ -84,7 +84,7 @@ def test_changed_inputs_restart_the_running_service(service, fake_commands, jour
     assert action.plan() == [Change("restart", UNIT)]
     fake_commands.forget_calls()
     assert action.apply(journal) == [Change("restart", UNIT)]
-    assert [c for c in fake_commands.calls() if " is-" not in c] == [f"systemctl restart {UNIT}"]
+    assert [c for c in fake_commands.calls() if " is-" not in c] == ["systemctl daemon-reload", f"systemctl restart {UNIT}"]
     assert action.plan() == []
 
 
@@ -196,6 +196,17 @@ def test_apt_journals_then_updates_and_installs_the_missing_ones_only(fake_comma
     fake_commands.forget_calls()
     assert apt.apply(journal) == []
     assert not [c for c in fake_commands.calls() if c.startswith("apt-get")]
+
+
+def test_apt_first_finishes_what_a_killed_run_left_half_done(fake_commands, journal):
+    """apt-get refuses to work after an interrupted dpkg until `dpkg --configure -a` has run."""
+    fake_commands.set("dpkg-interrupted")
+    AptPackages(["curl"]).apply(journal)
+    calls = [c for c in fake_commands.calls() if c.startswith(("dpkg ", "apt-get"))]
+    assert calls[:2] == ["dpkg --audit", "dpkg --configure -a"] and calls[2].startswith("apt-get")
+    fake_commands.forget_calls()
+    AptPackages(["sudo"]).apply(journal)
+    assert "dpkg --configure -a" not in fake_commands.calls()
 
 
 def test_apt_revert_keeps_the_package_and_says_so(fake_commands):

@@ -161,6 +161,7 @@ def run_command(args: argparse.Namespace, paths: Paths) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tljh.health import HubNotReady
+    from tljh.actions.files import DiskFull
     from tljh.cli.reload import ReloadFailed, ReloadInterrupted
 
     paths = Paths.from_env()
@@ -173,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReloadInterrupted as e:
         print(f"tljh-config: {e}", file=sys.stderr)
         return 130
-    except (ConfigError, HubNotReady, ReloadFailed) as e:
+    except (ConfigError, HubNotReady, ReloadFailed, DiskFull) as e:
         print(f"tljh-config: {e}", file=sys.stderr)
         return 1
     except CommandError as e:
