@@ -178,12 +178,15 @@ p = subprocess.Popen(ARGV, stdout=open("/root/killed.log", "w"), stderr=subproce
                      start_new_session=True)
 deadline = time.monotonic() + 120
 def pip_running():
-    return subprocess.run(["pgrep", "-s", str(p.pid), "-f", "-m pip"], capture_output=True).returncode == 0
+    return subprocess.run(["pgrep", "-s", str(p.pid), "-f", "pip install"], capture_output=True).returncode == 0
 while time.monotonic() < deadline and p.poll() is None:
     if os.path.exists("/opt/tljh/state/hub-env.upgrading") and pip_running():
         break
     time.sleep(0.05)
-os.killpg(p.pid, signal.SIGKILL)
+try:
+    os.killpg(p.pid, signal.SIGKILL)
+except ProcessLookupError:
+    pass
 p.wait()
 print([path for path in ("/opt/tljh/hub.previous", "/opt/tljh/state/hub-env.upgrading") if os.path.exists(path)])
 print(open("/root/killed.log").read()[-2000:])
