@@ -9,14 +9,30 @@ installs python3 and python3-venv with apt, makes the hub venv at <prefix>/hub (
 `python -m tljh.installer` with the remaining arguments.
 
 The tljh package comes from TLJH_BOOTSTRAP_PIP_SPEC when set; else from the source checkout
-this file sits in, when run as a file from one; else the released package.
+this file sits in, when run as a file from one; else from the wheel a release bootstrap file
+carries inside itself (built by tools/build_release.py; its sha256 is checked before anything
+changes). A file with none of these stops: it never falls back to a name on a package index.
+The hub's dependencies come from the hub lock that goes with that package
+(tljh/install/requirements/hub.lock, inside the wheel or the checkout), installed with
+`pip install --require-hashes`; then tljh itself with --no-deps.
+
+`--version` alone prints what this file installs; `--version X` (or `--version=X`; X: `latest`,
+or a version or its prefix such as `1` or `1.0`) goes on only when this file installs a matching
+version, and otherwise stops before changing anything, saying how to get that version.
 
 With --show-progress-page, a small read-only web server (a forked child of this process, in its
 own session) serves the install's progress on port 80 before apt runs: /var/run/index.html,
 /var/run/favicon.ico (both written from this file), /status.json (the status file that this
 bootstrap and then the installer write, see tljh/progress.py for its format) and /logs (the
-installer log). The installer stops it (pid file + SIGTERM) before traefik takes port 80; the
-server removes its files when it stops. After a failure it stays up and shows the error.
+last LOGS_TAIL_BYTES of the installer log, redacted). Once port 80 is bound it runs as nobody,
+with at most MAX_CONNECTIONS connections at a time, each with a timeout. The installer stops it
+(pid file + SIGTERM) before traefik takes port 80. After a failure it stays up and shows the error.
+
+Secrets: passwords (--admin NAME:PASSWORD) and URL credentials (https://TOKEN@host/...) are
+hidden from this process's command line as soon as it starts (what /proc/PID/cmdline shows every
+local user), so from the page server's too, and from every line this file logs or shows; the
+installer gets its real arguments through the environment (TLJH_INSTALLER_ARGS, which only root
+can read in /proc) and a command line with them hidden.
 """
 
 from __future__ import annotations
@@ -24,21 +40,37 @@ from __future__ import annotations
 import base64
 import errno
 import fcntl
+import hashlib
+import io
 import json
 import os
 import platform
+import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import threading
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
 VERSION = "0.1.0"
-RELEASED_SPEC = "the-littlest-jupyterhub"
+# A release bootstrap file (tools/build_release.py) carries the tljh wheel of its version here:
+# its file name, its sha256 and its bytes in base64. Empty in a checkout.
+RELEASE_WHEEL_NAME = ""
+RELEASE_WHEEL_SHA256 = ""
+RELEASE_WHEEL = ""
+HUB_LOCK = "tljh/install/requirements/hub.lock"  # inside the wheel and the checkout
+NO_SOURCE = ("this bootstrap file carries no tljh package and does not sit in a checkout, so there is "
+             "nothing it may install (it never installs a package by name from an index). Use the "
+             "release bootstrap file (see the README's install command), run bootstrap/bootstrap.py from "
+             "a checkout, or set TLJH_BOOTSTRAP_PIP_SPEC to a checkout's path or a tljh wheel")
 MIN_PYTHON = (3, 10)
 SUPPORTED = {"debian": 11, "ubuntu": 22.04}
 APT_PACKAGES = ["python3", "python3-venv"]
@@ -59,6 +91,50 @@ def made(kind: str, target: str, change: str) -> None:
 
 class BootstrapError(Exception):
     """A reason not to go on, said in one line."""
+
+
+# ---------------------------------------------------------------- secrets (tljh/run.py has the same rules)
+
+HIDDEN = "***"
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+ADMIN_PASSWORD = re.compile(r"(--admin(?:=|\s+)['\"]?[^:\s'\"]+:)[^\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """text without credentials: URL userinfo and --admin NAME:PASSWORD passwords become ***."""
+    return ADMIN_PASSWORD.sub(rf"\1{HIDDEN}", URL_USERINFO.sub(rf"\1{HIDDEN}@", text))
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """argv without credentials, also NAME:PASSWORD values given after --admin as separate arguments."""
+    out, in_admin = [], False
+    for arg in argv:
+        if in_admin and not arg.startswith("-") and ":" in arg:
+            arg = arg.split(":", 1)[0] + ":" + HIDDEN
+        elif arg.startswith("--admin="):
+            name, sep, _ = arg[len("--admin="):].partition(":")
+            arg = f"--admin={name}{sep}{HIDDEN if sep else ''}"
+        in_admin = arg == "--admin" or (in_admin and not arg.startswith("-"))
+        out.append(redact(arg))
+    return out
+
+
+def hide_command_line(public: list[str]) -> bool:
+    """Overwrite what /proc/self/cmdline shows (to every local user) with public; False if not possible.
+
+    The kernel reads the command line from this process's memory between arg_start and arg_end
+    (fields 48 and 49 of /proc/self/stat); ctypes writes the public text over it, NUL-padded.
+    """
+    try:
+        import ctypes
+
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])
+        text = "\0".join(public).encode()[: max(0, end - start - 1)]
+        ctypes.memmove(start, text + b"\0" * (end - start - len(text)), end - start)
+        return "\0".join(public).encode()[:end - start - 1] == Path("/proc/self/cmdline").read_bytes().rstrip(b"\0")
+    except (ImportError, OSError, ValueError, IndexError):
+        return False
 
 
 def say(message: str) -> None:
@@ -106,10 +182,11 @@ def preflight() -> None:
 def run(argv: list[str], log: Path) -> None:
     """Run argv with its output appended to the log, saying every few seconds that it still runs;
     on failure show the output's end and stop."""
-    say("$ " + shlex.join(argv))
+    shown = shlex.join(redact_argv(argv))
+    say("$ " + shown)
     start = time.monotonic()
     with open(log, "a") as out:
-        out.write(f"$ {shlex.join(argv)}\n")
+        out.write(f"$ {shown}\n")
         out.flush()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         while True:
@@ -119,8 +196,7 @@ def run(argv: list[str], log: Path) -> None:
             except subprocess.TimeoutExpired:
                 say(f"  still running ({time.monotonic() - start:.0f}s)")
     if returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-        raise BootstrapError(f"`{shlex.join(argv)}` failed with exit code {returncode}:\n{tail}")
+        raise BootstrapError(f"`{shown}` failed with exit code {returncode}:\n{log_tail(log, 20)}")
 
 
 def wait_for_dpkg_lock(path: str = DPKG_LOCK, timeout: float = LOCK_WAIT_SECONDS) -> None:
@@ -150,12 +226,20 @@ def missing_apt_packages() -> list[str]:
     return [p for p in APT_PACKAGES if p not in installed]
 
 
+def dpkg_interrupted() -> bool:
+    """Whether dpkg has half-installed or half-configured packages (`dpkg --audit` lists them)."""
+    audit = subprocess.run(["dpkg", "--audit"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return bool(audit.stdout.strip())
+
+
 def ensure_apt_packages(log: Path) -> None:
     missing = missing_apt_packages()
     if not missing:
         return
     wait_for_dpkg_lock()
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
+    if dpkg_interrupted():  # a previous run (or another apt) was killed mid-install
+        run(["dpkg", "--configure", "-a"], log)
     apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
     run([*apt, "update"], log)
     for package in missing:
@@ -163,14 +247,90 @@ def ensure_apt_packages(log: Path) -> None:
     run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
 
 
-def tljh_spec() -> str:
-    """Where to install the tljh package from (see the module docstring)."""
-    if os.environ.get("TLJH_BOOTSTRAP_PIP_SPEC"):
-        return os.environ["TLJH_BOOTSTRAP_PIP_SPEC"]
-    here = Path(sys.argv[0]).resolve().parent if sys.argv[0] not in ("", "-") else None
-    if here is not None and (here.parent / "setup.py").is_file() and (here.parent / "tljh").is_dir():
-        return str(here.parent)
-    return RELEASED_SPEC
+@dataclass(frozen=True)
+class Source:
+    """Where the tljh package comes from, and the hub lock that goes with it (None: none found)."""
+
+    description: str
+    spec: str
+    lock: str | None
+    wheel: bytes | None = None  # the carried wheel's bytes, written to a file at install
+
+
+def checkout_dir(argv0: str) -> Path | None:
+    """The source checkout this file sits in (run as bootstrap/bootstrap.py from it), if any."""
+    if argv0 in ("", "-"):
+        return None
+    here = Path(argv0).resolve().parent
+    return here.parent if (here.parent / "setup.py").is_file() and (here.parent / "tljh").is_dir() else None
+
+
+def release_wheel() -> bytes:
+    """The wheel this release file carries, checked against its sha256; BootstrapError if it differs."""
+    try:
+        wheel = base64.b64decode(RELEASE_WHEEL, validate=True)
+    except ValueError:
+        wheel = b""
+    found = hashlib.sha256(wheel).hexdigest()
+    if found != RELEASE_WHEEL_SHA256:
+        raise BootstrapError(f"the {RELEASE_WHEEL_NAME} carried in this file has sha256 {found}, not "
+                             f"{RELEASE_WHEEL_SHA256}: the file is damaged or was altered; download it again")
+    return wheel
+
+
+def lock_in_wheel(wheel: bytes) -> str | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
+            return archive.read(HUB_LOCK).decode("utf-8")
+    except (KeyError, zipfile.BadZipFile):
+        return None
+
+
+def lock_near(spec: str) -> str | None:
+    """The hub lock of a local checkout or wheel given as a pip spec (None for anything else)."""
+    path = Path(spec)
+    if path.is_dir() and (path / HUB_LOCK).is_file():
+        return (path / HUB_LOCK).read_text(encoding="utf-8")
+    if path.is_file() and path.suffix == ".whl":
+        return lock_in_wheel(path.read_bytes())
+    return None
+
+
+def tljh_source(argv0: str | None = None) -> Source:
+    """Where to install the tljh package from (see the module docstring); BootstrapError if nowhere."""
+    spec = os.environ.get("TLJH_BOOTSTRAP_PIP_SPEC")
+    if spec:
+        return Source(f"TLJH_BOOTSTRAP_PIP_SPEC={spec}", spec, lock_near(spec))
+    checkout = checkout_dir(sys.argv[0] if argv0 is None else argv0)
+    if checkout is not None:
+        return Source(f"the checkout {checkout}", str(checkout), lock_near(str(checkout)))
+    if RELEASE_WHEEL:
+        wheel = release_wheel()
+        return Source(f"{RELEASE_WHEEL_NAME}, carried in this file (sha256 {RELEASE_WHEEL_SHA256} checked)",
+                      RELEASE_WHEEL_NAME, lock_in_wheel(wheel), wheel)
+    raise BootstrapError(NO_SOURCE)
+
+
+def what_this_installs() -> str:
+    if RELEASE_WHEEL:
+        return f"tljh {VERSION} ({RELEASE_WHEEL_NAME}, carried in this file)"
+    return f"tljh {VERSION} from the checkout it sits in (or TLJH_BOOTSTRAP_PIP_SPEC)"
+
+
+def check_requested_version(requested: str | None) -> None:
+    """--version X: go on only when this file installs a version X names; else stop, saying how to get X."""
+    if requested is None:
+        return
+    parts, have = requested.lstrip("v").split("."), VERSION.split(".")
+    if requested == "latest" or (requested and have[: len(parts)] == parts):
+        say(f"--version {requested}: this bootstrap installs {what_this_installs()}"
+            + (" (the newest release is in the newest release bootstrap file)" if requested == "latest" else ""))
+        return
+    raise BootstrapError(
+        f"--version {requested}: this bootstrap installs {what_this_installs()} and no other version; "
+        f"nothing was changed. To install {requested}, run the release bootstrap file of that version "
+        f"(tljh-bootstrap-{requested}.py, made by `python3 tools/build_release.py` in a checkout of it)"
+    )
 
 
 def ensure_hub_venv(prefix: Path, log: Path) -> Path:
@@ -190,6 +350,10 @@ FAVICON = base64.b64decode(  # a 32x32 PNG icon in an ICO container, drawn for t
 )
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 32768
+LOGS_TAIL_BYTES = 262144  # what /logs serves: the end of the log (256 KiB), not all of it
+MAX_CONNECTIONS = 16  # at a time; more are closed at once
+REQUEST_TIMEOUT = 10.0  # seconds a connection may stay silent
+PAGE_USER = "nobody"
 STOP_WAIT_SECONDS = 10.0
 
 INDEX_HTML = """<!DOCTYPE html>
@@ -215,12 +379,12 @@ pre { background: #f4f4f4; padding: .8em; overflow-x: auto; font-size: .85em; wh
 <p id="summary">Waiting for the installer's first report&hellip;</p>
 <div id="error" hidden><strong>The install failed</strong> at step <strong id="error-step"></strong>:
 <pre id="error-message"></pre>
-<p>The full log is in <code id="error-log"></code> on the server, and at <a href="/logs">/logs</a>.
+<p>The full log is in <code id="error-log"></code> on the server (its end is at <a href="/logs">/logs</a>).
 This page stays up until the installer is run again.</p></div>
 <div id="handover" hidden>Starting JupyterHub: this page switches to the hub's login page as soon as
 it answers.</div>
 <ol id="steps"></ol>
-<h2>Log <small>(last lines; <a href="/logs">the whole log</a>)</small></h2>
+<h2>Log <small>(last lines; <a href="/logs">more</a>)</small></h2>
 <pre id="log"></pre>
 <script>
 "use strict";
@@ -301,26 +465,41 @@ class PageFiles:
     pid: Path = Path("/run/tljh-progress-page.pid")
 
 
-def read_status(files: PageFiles) -> dict[str, Any]:
-    """The status file as the page polls it: the writers' document plus `now` and the log's tail."""
+def read_status(files: PageFiles, log: Path | int | None = None) -> dict[str, Any]:
+    """The status file as the page polls it: the writers' document plus `now` and the log's tail.
+
+    log: where to read the log (default files.log; the page server passes an fd it opened as root).
+    """
     try:
         status = dict(json.loads(files.status.read_text()))
     except (OSError, ValueError):
         status = {"title": "The Littlest JupyterHub", "state": "starting", "steps": []}
     status["now"] = time.time()
     status["log"] = str(files.log)
-    status["log_tail"] = log_tail(files.log)
+    status["log_tail"] = log_tail(files.log if log is None else log)
     return status
 
 
-def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of the log ('' if it cannot be read)."""
+def read_tail(source: Path | int, size: int) -> bytes:
+    """At most the last `size` bytes of a file (a path, or an open fd); b'' if it cannot be read."""
     try:
-        with open(log, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
-            return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
+        fd = source if isinstance(source, int) else os.open(source, os.O_RDONLY)
     except OSError:
-        return ""
+        return b""
+    try:
+        end = os.fstat(fd).st_size
+        return os.pread(fd, size, max(0, end - size))
+    except OSError:
+        return b""
+    finally:
+        if not isinstance(source, int):
+            os.close(fd)
+
+
+def log_tail(log: Path | int, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of the log, redacted ('' if it cannot be read)."""
+    text = read_tail(log, LOG_TAIL_BYTES).decode(errors="replace")
+    return redact("\n".join(text.splitlines()[-lines:]))
 
 
 class PageHandler(BaseHTTPRequestHandler):
@@ -329,6 +508,7 @@ class PageHandler(BaseHTTPRequestHandler):
     server: PageServer
     server_version = "tljh-progress"
     sys_version = ""
+    timeout = REQUEST_TIMEOUT
 
     def route(self) -> tuple[str, bytes] | None:
         """(content type, body) for the request's path (query string ignored), None if not a route."""
@@ -338,9 +518,10 @@ class PageHandler(BaseHTTPRequestHandler):
         if path == "/favicon.ico":
             return "image/x-icon", files.favicon.read_bytes()
         if path == "/status.json":
-            return "application/json", json.dumps(read_status(files)).encode()
+            return "application/json", json.dumps(read_status(files, self.server.log_source)).encode()
         if path == "/logs":
-            return "text/plain; charset=utf-8", files.log.read_bytes() if files.log.exists() else b""
+            tail = read_tail(self.server.log_source, LOGS_TAIL_BYTES).decode(errors="replace")
+            return "text/plain; charset=utf-8", redact(tail).encode()
         return None
 
     def do_GET(self) -> None:
@@ -369,11 +550,49 @@ class PageHandler(BaseHTTPRequestHandler):
 
 
 class PageServer(ThreadingHTTPServer):
+    """A thread per connection, at most MAX_CONNECTIONS at a time (more are closed at once)."""
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], files: PageFiles) -> None:
         self.files = files
+        self.log_source: Path | int = files.log
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, PageHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def drop_root(server: PageServer, user: str = PAGE_USER) -> None:
+    """Run as `user` from now on, reading the root-only log through an fd opened before."""
+    import pwd
+
+    try:
+        server.log_source = os.open(server.files.log, os.O_RDONLY)
+    except OSError:
+        pass  # no log yet: the page shows none
+    try:
+        entry = pwd.getpwnam(user)
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except KeyError:
+        uid = gid = 65534
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
 
 
 def bind_page(files: PageFiles, address: tuple[str, int] = ("", 80)) -> PageServer | None:
@@ -387,14 +606,17 @@ def bind_page(files: PageFiles, address: tuple[str, int] = ("", 80)) -> PageServ
         return None
     files.index.write_text(INDEX_HTML)
     files.favicon.write_bytes(FAVICON)
+    for public in (files.index, files.favicon):
+        os.chmod(public, 0o644)  # the server reads them as nobody, whatever the umask
     return server
 
 
-def start_page(server: PageServer) -> int:
+def start_page(server: PageServer, user: str | None = PAGE_USER) -> int:
     """Serve the page from a forked child in its own session until SIGTERM; return the child's pid.
 
     The child outlives this process (and the installer it becomes) so a failure stays on show;
-    on SIGTERM it removes the page files, the status file and the pid file.
+    it runs as `user` (when started as root); on SIGTERM it removes what files it may (the
+    installer removes them too).
     """
     files = server.files
     pid = os.fork()
@@ -411,6 +633,9 @@ def start_page(server: PageServer) -> int:
             os.dup2(devnull, fd)
         signal.signal(signal.SIGTERM, _exit_on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        sys.argv[:] = sys.argv[:1]  # nothing of the bootstrap's arguments stays in this process
+        if user is not None and os.geteuid() == 0:
+            drop_root(server, user)
         server.serve_forever()
     finally:
         for path in (files.index, files.favicon, files.status, files.pid):
@@ -474,7 +699,7 @@ class Status:
     def fail(self, title: str | None, message: str) -> None:
         if title is not None:
             self.step(title, "failed")
-        self.doc.update(state="failed", error={"step": title, "message": message})
+        self.doc.update(state="failed", error={"step": title, "message": redact(message)})
         self.write()
 
     def write(self) -> None:
@@ -483,15 +708,32 @@ class Status:
             return
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps(self.doc))
+        os.chmod(tmp, 0o644)  # the page server reads it as nobody, whatever the umask
         os.replace(tmp, self.path)
 
 
-def own_flags(argv: list[str]) -> list[str]:
-    """Handle the bootstrap's own flags; return the arguments for the installer."""
-    if "--version" in argv:
-        print(f"tljh bootstrap {VERSION}")
+def own_flags(argv: list[str]) -> tuple[list[str], str | None]:
+    """Handle the bootstrap's own flags; return the arguments for the installer and the --version asked for.
+
+    `--version` alone prints what this file installs and exits; `--version X` / `--version=X` is returned.
+    """
+    rest: list[str] = []
+    requested, bare, i = None, False, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--version="):
+            requested = arg.partition("=")[2]
+        elif arg == "--version" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            requested, i = argv[i + 1], i + 1
+        elif arg == "--version":
+            bare = True
+        elif arg != "--show-progress-page":
+            rest.append(arg)
+        i += 1
+    if bare and requested is None:
+        print(f"tljh bootstrap {VERSION}: installs {what_this_installs()}")
         sys.exit(0)
-    return [a for a in argv if a != "--show-progress-page"]
+    return rest, requested
 
 
 def open_page(show: bool, files: PageFiles) -> Status:
@@ -506,17 +748,40 @@ def open_page(show: bool, files: PageFiles) -> Status:
     return status
 
 
-def pip_install_tljh(prefix: Path, log: Path) -> None:
-    run([str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--upgrade", "--no-warn-script-location",
-         tljh_spec()], log)
+def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
+    """The hub lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it.
+
+    The carried wheel is written to the same path on every run (pip records where a package came
+    from, and the hub restarts when its packages' records change).
+    """
+    pip = [str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--no-warn-script-location"]
+    wheel_dir = prefix / ".bootstrap-wheel"
+    shutil.rmtree(wheel_dir, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=prefix, prefix=".bootstrap-") as tmp:
+            target = source.spec
+            if source.wheel is not None:
+                wheel_dir.mkdir(mode=0o700)
+                target = str(wheel_dir / RELEASE_WHEEL_NAME)
+                Path(target).write_bytes(source.wheel)
+            if source.lock is None:
+                say(f"no hub lock goes with {source.spec}: its dependencies are installed as pip resolves them")
+                run([*pip, "--upgrade", target], log)
+                return
+            lock = Path(tmp) / "hub.lock"
+            lock.write_text(source.lock, encoding="utf-8")
+            run([*pip, "--require-hashes", "-r", str(lock)], log)
+            run([*pip, "--upgrade", "--force-reinstall", "--no-deps", target], log)
+    finally:
+        shutil.rmtree(wheel_dir, ignore_errors=True)
 
 
-def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
+def install_tljh(prefix: Path, log: Path, status: Status, source: Source) -> Path:
     """Run the bootstrap's steps (apt, hub venv, tljh package), saying each; return the hub venv."""
     steps: list[tuple[str, Callable[[], object]]] = [
         (STEPS[0], lambda: ensure_apt_packages(log)),
         (STEPS[1], lambda: ensure_hub_venv(prefix, log)),
-        (STEPS[2], lambda: pip_install_tljh(prefix, log)),
+        (STEPS[2], lambda: pip_install_tljh(prefix, log, source)),
     ]
     for title, do in steps:
         start = time.monotonic()
@@ -532,6 +797,15 @@ def install_tljh(prefix: Path, log: Path, status: Status) -> Path:
     return prefix / "hub"
 
 
+def hand_over(hub: Path, installer_args: list[str]) -> None:
+    """exec the installer; its real arguments in TLJH_INSTALLER_ARGS when its command line hides some."""
+    python = str(hub / "bin" / "python3")
+    public = redact_argv(installer_args)
+    if public != installer_args:
+        os.environ["TLJH_INSTALLER_ARGS"] = json.dumps(installer_args)
+    os.execv(python, [python, "-m", "tljh.installer", *public])
+
+
 def plan_only(prefix: Path, installer_args: list[str]) -> int:
     """--plan: say what the bootstrap would do, then hand over to the installer's plan when it is here."""
     missing = missing_apt_packages()
@@ -539,7 +813,11 @@ def plan_only(prefix: Path, installer_args: list[str]) -> int:
     say("plan: apt packages " + " ".join(APT_PACKAGES) + ": " + (f"install {' '.join(missing)}" if missing else "nothing to do"))
     say(f"plan: directory {prefix}: " + ("nothing to do" if prefix.is_dir() else f"create {prefix}"))
     say(f"plan: venv {prefix / 'hub'}: " + ("nothing to do" if hub_python.exists() else f"create {prefix / 'hub'}"))
-    say(f"plan: the tljh package in {prefix / 'hub'}: pip install --upgrade {tljh_spec()}")
+    try:
+        where = tljh_source().description
+    except BootstrapError as e:
+        where = f"nowhere: {e}"
+    say(f"plan: the tljh package in {prefix / 'hub'}: the hub lock (pip --require-hashes), then tljh from {where}")
     has_tljh = hub_python.exists() and subprocess.run(
         [str(hub_python), "-c", "import tljh.cli.plan"], stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
@@ -548,7 +826,10 @@ def plan_only(prefix: Path, installer_args: list[str]) -> int:
             "tljh package, which is not on this machine yet: see README, 'tljh plan'")
         return 0
     sys.stdout.flush()
-    os.execv(str(hub_python), [str(hub_python), "-m", "tljh.installer", "--plan", *installer_args])
+    public = redact_argv(installer_args)
+    if public != installer_args:
+        os.environ["TLJH_INSTALLER_ARGS"] = json.dumps(["--plan", *installer_args])
+    os.execv(str(hub_python), [str(hub_python), "-m", "tljh.installer", "--plan", *public])
     return 0  # not reached
 
 
@@ -574,13 +855,17 @@ _lock_fd: int | None = None  # the install lock's descriptor: closed in the page
 
 
 def main(argv: list[str]) -> int:
-    installer_args = own_flags(argv)
+    original = list(getattr(sys, "orig_argv", sys.argv))  # the whole command line, interpreter included
+    hidden = redact_argv(original) == original or hide_command_line(redact_argv(original))
+    installer_args, requested = own_flags(argv)
     if "--plan" in installer_args:
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
         return plan_only(prefix, [a for a in installer_args if a != "--plan"])
     os.environ["TLJH_BOOTSTRAP_STARTED"] = str(time.time())  # the installer's total time counts from here
     status = Status(None, Path("/opt/tljh/installer.log"))
     try:
+        check_requested_version(requested)
+        source = tljh_source()
         preflight()
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")
         if not prefix.is_dir():
@@ -591,8 +876,10 @@ def main(argv: list[str]) -> int:
         log.touch(mode=0o600)
         os.chmod(log, 0o600)
         status = open_page("--show-progress-page" in argv, PageFiles(log=log))
-        say(f"tljh will be installed from {tljh_spec()}")
-        hub = install_tljh(prefix, log, status)
+        say(f"tljh will be installed from {source.description}")
+        hub = install_tljh(prefix, log, status, source)
+        if not hidden and not hide_command_line(redact_argv(original)):  # ctypes may come with apt's python3
+            say("note: this command line (with its password) stays visible to local users until the installer starts")
     except BootstrapError as e:
         print(f"error: {e}", file=sys.stderr)
         if status.path is not None:
@@ -600,11 +887,10 @@ def main(argv: list[str]) -> int:
         return 1
     say("handing over to the installer")
     os.environ["TLJH_BOOTSTRAP_MADE"] = json.dumps(MADE)
-    python = str(hub / "bin" / "python3")
     if _lock_fd is not None:
         os.set_inheritable(_lock_fd, True)
         os.environ["TLJH_INSTALL_LOCK_FD"] = str(_lock_fd)
-    os.execv(python, [python, "-m", "tljh.installer", *installer_args])
+    hand_over(hub, installer_args)
     return 0  # not reached
 
 

@@ -74,14 +74,14 @@ def test_fresh_conda_env_runs_exactly_these_commands(machine: Machine, first_ins
                                                      served: Served) -> None:
     code, commands, output = first_install
     assert code == 0, output
-    requirements = machine.run([HUB_PYTHON, "-c", "from tljh.paths import USER_REQUIREMENTS as r; print(r)"])
+    requirements = machine.run([HUB_PYTHON, "-c", "from tljh.paths import USER_LOCK as r; print(r)"])
     mamba = f"{ENV}/bin/mamba install --yes --prefix {ENV} --channel conda-forge"
     pip = f"{ENV}/bin/python -m pip install --no-warn-script-location"
     assert re.fullmatch(rf"/bin/bash {PREFIX}/\.miniforge-\w+/Miniforge3\.sh -b -p {ENV}", commands[0]), commands
     assert commands[1:] == [
         f"chmod -R go-w {ENV}",
         f"{mamba} {shlex.join(['conda>=24.7', 'mamba>=1.5', 'pip>=23.1'])}",
-        f"{pip} -r {requirements.stdout.strip()}",
+        f"{pip} --require-hashes -r {requirements.stdout.strip()}",
         f"{mamba} numpy",
         f"{pip} tabulate==0.10.0",
     ]

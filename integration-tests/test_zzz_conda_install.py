@@ -98,7 +98,8 @@ def test_installer_ran_the_verified_installer_and_mamba(machine: Machine, conda_
     floors = [c for c in commands if c.startswith(mamba) and "conda>=" in c]
     assert floors and floors[0].startswith(f"{mamba} 'conda>=24.7' 'mamba>=1.5'"), commands
     assert f"{mamba} tabulate" in commands  # the example plugin's conda package, now that conda is there
-    assert any(c.startswith(f"{USER}/bin/python -m pip install --no-warn-script-location -r ") for c in commands)
+    assert any(c.startswith(f"{USER}/bin/python -m pip install --no-warn-script-location --require-hashes -r ")
+               for c in commands)
     assert conda_install.requests[:1] == ["/Miniforge3-standin.sh"]
     assert "warning: plugin(s)" not in conda_install.first
 

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +35,9 @@ def bootstrap():
     return module
 
 
-# Stand-ins for the system commands the actions run (systemctl, dpkg-query, apt-get, groupadd,
+# Stand-ins for the system commands the actions run (systemctl, dpkg, dpkg-query, apt-get, groupadd,
 # groupdel, visudo, journalctl), first on PATH. Each logs its argv to calls.log and keeps its
-# state as files: enabled.UNIT, active.UNIT, nrestarts.UNIT, installed.PKG; visudo refuses a
+# state as files: enabled.UNIT, active.UNIT, nrestarts.UNIT, installed.PKG, dpkg-interrupted; visudo refuses a
 # file containing "BROKEN".
 FAKE_COMMANDS = {
     "systemctl": r"""
@@ -53,7 +54,9 @@ case "$1" in
 esac
 """,
     "dpkg-query": r"""
-shift 3  # -W -f FORMAT
+if [ "$1" != -W ] || [ "$2" != -f ] || [ "$3" != '${Package} ${db:Status-Status}
+' ]; then echo "fake dpkg-query: unexpected arguments: $*" >&2; exit 2; fi
+shift 3
 status=0
 for p in "$@"; do
   if [ -e "$STATE/installed.$p" ]; then echo "$p installed"; else echo "dpkg-query: no packages found matching $p" >&2; status=1; fi
@@ -65,6 +68,13 @@ install=no
 for a in "$@"; do
   case "$a" in install) install=yes ;; -*|*=*|update|--yes) ;; *) [ $install = yes ] && touch "$STATE/installed.$a" ;; esac
 done
+exit 0
+""",
+    "dpkg": r"""
+case "$1" in
+  --audit) [ -e "$STATE/dpkg-interrupted" ] && echo "The following packages are only half configured: x" ;;
+  --configure) rm -f "$STATE/dpkg-interrupted" ;;
+esac
 exit 0
 """,
     "groupadd": "",
@@ -118,3 +128,9 @@ def fake_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeComman
     for name in FAKE_COMMANDS:
         assert shutil.which(name) == str(fakes.bin / name), name
     return fakes
+
+
+# Property tests: hypothesis' default number of examples; tools/mutation.py asks for fewer
+# (TLJH_HYPOTHESIS_PROFILE=mutation), since it runs the tests once per mutant.
+hypothesis.settings.register_profile("mutation", max_examples=15)
+hypothesis.settings.load_profile(os.environ.get("TLJH_HYPOTHESIS_PROFILE", "default"))

@@ -67,48 +67,148 @@ def test_os_release_parsing(bootstrap, tmp_path):
     bootstrap.check_distribution(values)
 
 
-# tljh_spec
+# tljh_source
 
-def test_spec_from_environment_wins(bootstrap, monkeypatch):
-    monkeypatch.setenv("TLJH_BOOTSTRAP_PIP_SPEC", "/src/tljh")
-    monkeypatch.setattr(sys, "argv", [str(BOOTSTRAP_FILE)])
-    assert bootstrap.tljh_spec() == "/src/tljh"
+def test_source_from_environment_wins_and_takes_a_checkouts_lock(bootstrap, monkeypatch):
+    monkeypatch.setenv("TLJH_BOOTSTRAP_PIP_SPEC", str(REPO_ROOT))
+    source = bootstrap.tljh_source(str(BOOTSTRAP_FILE))
+    assert source.spec == str(REPO_ROOT)
+    assert source.lock == (REPO_ROOT / "tljh/install/requirements/hub.lock").read_text()
 
 
-def test_spec_from_source_checkout(bootstrap, monkeypatch):
+def test_source_from_environment_without_a_lock(bootstrap, monkeypatch):
+    monkeypatch.setenv("TLJH_BOOTSTRAP_PIP_SPEC", "https://example.invalid/tljh.tar.gz")
+    assert bootstrap.tljh_source("-").lock is None
+
+
+def test_source_from_source_checkout(bootstrap, monkeypatch):
     monkeypatch.delenv("TLJH_BOOTSTRAP_PIP_SPEC", raising=False)
-    monkeypatch.setattr(sys, "argv", [str(BOOTSTRAP_FILE)])
-    assert bootstrap.tljh_spec() == str(REPO_ROOT)
+    source = bootstrap.tljh_source(str(BOOTSTRAP_FILE))
+    assert source.spec == str(REPO_ROOT) and source.wheel is None
+    assert source.lock and "--hash=sha256:" in source.lock
 
 
 @pytest.mark.parametrize("argv0", ["-", ""])
-def test_spec_when_piped_is_the_release(bootstrap, monkeypatch, argv0):
+def test_piped_without_a_carried_wheel_refuses_and_names_no_index_package(bootstrap, monkeypatch, argv0):
     monkeypatch.setenv("TLJH_BOOTSTRAP_PIP_SPEC", "")
-    monkeypatch.setattr(sys, "argv", [argv0])
-    assert bootstrap.tljh_spec() == bootstrap.RELEASED_SPEC
+    with pytest.raises(bootstrap.BootstrapError, match="carries no tljh package"):
+        bootstrap.tljh_source(argv0)
+    assert "the-littlest-jupyterhub" not in BOOTSTRAP_FILE.read_text()
 
 
-def test_spec_for_a_lone_copy_is_the_release(bootstrap, monkeypatch, tmp_path):
+def test_a_lone_copy_refuses(bootstrap, monkeypatch, tmp_path):
     monkeypatch.delenv("TLJH_BOOTSTRAP_PIP_SPEC", raising=False)
     (tmp_path / "bootstrap").mkdir()
     copy = tmp_path / "bootstrap" / "bootstrap.py"
     copy.write_text(BOOTSTRAP_FILE.read_text())
-    monkeypatch.setattr(sys, "argv", [str(copy)])
-    assert bootstrap.tljh_spec() == bootstrap.RELEASED_SPEC
+    with pytest.raises(bootstrap.BootstrapError, match="carries no tljh package"):
+        bootstrap.tljh_source(str(copy))
 
 
-# own_flags
+# a release bootstrap file (tools/build_release.py) with a small stand-in wheel
+
+def fake_wheel(tmp_path):
+    import zipfile
+
+    wheel = tmp_path / f"the_littlest_jupyterhub-{tljh.__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("tljh/install/requirements/hub.lock", "pinned==1.0 --hash=sha256:aa\n")
+        archive.writestr("tljh/__init__.py", "")
+    return wheel
+
+
+def load_release(tmp_path, text):
+    import importlib.util
+
+    path = tmp_path / "tljh-bootstrap.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("tljh_release_bootstrap", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return path, module
+
+
+def release_tools():
+    sys.path.insert(0, str(REPO_ROOT / "tools"))
+    import build_release
+
+    return build_release
+
+
+def test_release_file_installs_the_wheel_it_carries_with_its_lock(tmp_path, monkeypatch):
+    monkeypatch.delenv("TLJH_BOOTSTRAP_PIP_SPEC", raising=False)
+    wheel = fake_wheel(tmp_path)
+    _, release = load_release(tmp_path, release_tools().bootstrap_with(wheel))
+    source = release.tljh_source("-")
+    assert source.wheel == wheel.read_bytes() and source.spec == wheel.name
+    assert source.lock == "pinned==1.0 --hash=sha256:aa\n"
+    assert wheel.name in release.what_this_installs()
+
+
+def test_release_file_refuses_a_wheel_that_does_not_match_its_sha256(tmp_path, monkeypatch):
+    import re
+
+    monkeypatch.delenv("TLJH_BOOTSTRAP_PIP_SPEC", raising=False)
+    text = release_tools().bootstrap_with(fake_wheel(tmp_path))
+    text = re.sub(r'RELEASE_WHEEL_SHA256 = "[0-9a-f]{64}"', 'RELEASE_WHEEL_SHA256 = "' + "0" * 64 + '"', text)
+    _, release = load_release(tmp_path, text)
+    with pytest.raises(release.BootstrapError, match="damaged or was altered"):
+        release.tljh_source("-")
+
+
+def test_release_file_version_flag_says_which_wheel(tmp_path):
+    import subprocess
+
+    path, _ = load_release(tmp_path, release_tools().bootstrap_with(fake_wheel(tmp_path)))
+    out = subprocess.run([sys.executable, str(path), "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == (f"tljh bootstrap {tljh.__version__}: installs tljh {tljh.__version__} "
+                           f"(the_littlest_jupyterhub-{tljh.__version__}-py3-none-any.whl, carried in this file)")
+
+
+# own_flags and --version
 
 def test_own_flags_pass_installer_arguments(bootstrap):
     argv = ["--admin", "alice:pw", "--show-progress-page", "--user-env", "venv"]
-    assert bootstrap.own_flags(argv) == ["--admin", "alice:pw", "--user-env", "venv"]
+    assert bootstrap.own_flags(argv) == (["--admin", "alice:pw", "--user-env", "venv"], None)
 
 
-def test_version_flag_prints_and_exits(bootstrap, capsys):
+def test_bare_version_flag_prints_and_exits(bootstrap, capsys):
     with pytest.raises(SystemExit) as info:
         bootstrap.own_flags(["--admin", "alice", "--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"tljh bootstrap {tljh.__version__}"
+    assert capsys.readouterr().out.startswith(f"tljh bootstrap {tljh.__version__}: installs tljh {tljh.__version__}")
+
+
+@pytest.mark.parametrize("argv", [["--version=latest", "--admin", "a"], ["--version", "latest", "--admin", "a"],
+                                  ["--admin", "a", "--version", "latest"]])
+def test_version_with_a_value_is_taken_not_printed(bootstrap, argv):
+    assert bootstrap.own_flags(argv) == (["--admin", "a"], "latest")
+
+
+@pytest.mark.parametrize("asked", ["latest", tljh.__version__, tljh.__version__.split(".")[0],
+                                   ".".join(tljh.__version__.split(".")[:2]), "v" + tljh.__version__])
+def test_a_version_this_file_installs_goes_on(bootstrap, asked, capsys):
+    bootstrap.check_requested_version(asked)
+    assert "this bootstrap installs tljh" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("asked", ["99", "0.0.9", "main", "1a2b3c4", ""])
+def test_another_version_stops_saying_how_to_get_it(bootstrap, asked):
+    with pytest.raises(bootstrap.BootstrapError) as info:
+        bootstrap.check_requested_version(asked)
+    message = str(info.value)
+    assert f"installs tljh {tljh.__version__}" in message and "nothing was changed" in message
+    assert f"tljh-bootstrap-{asked}.py" in message
+
+
+def test_another_version_stops_before_anything_changes(bootstrap, monkeypatch, capsys):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the bootstrap went on")
+
+    monkeypatch.setattr(bootstrap, "preflight", must_not_run)
+    assert bootstrap.main(["--version=99.0", "--admin", "alice"]) == 1
+    assert "--version 99.0: this bootstrap installs" in capsys.readouterr().err
 
 
 def hold_lock(path, seconds):
@@ -158,6 +258,28 @@ def test_run_failure_shows_the_output_tail(bootstrap, tmp_path):
     with pytest.raises(bootstrap.BootstrapError) as info:
         bootstrap.run([sys.executable, "-c", "print('it broke'); raise SystemExit(3)"], tmp_path / "log")
     assert "failed with exit code 3" in str(info.value) and "it broke" in str(info.value)
+
+
+def test_pip_installs_the_lock_with_hashes_then_tljh_without_deps(bootstrap, monkeypatch, tmp_path):
+    commands = []
+
+    def fake_run(argv, log):
+        commands.append(argv)
+        if "-r" in argv:
+            assert Path(argv[-1]).read_text() == "pinned==1.0 --hash=sha256:aa\n"
+        else:
+            assert Path(argv[-1]).read_bytes() == b"wheel bytes"
+
+    monkeypatch.setattr(bootstrap, "run", fake_run)
+    monkeypatch.setattr(bootstrap, "RELEASE_WHEEL_NAME", "the_littlest_jupyterhub-9-py3-none-any.whl")
+    source = bootstrap.Source("carried", "the_littlest_jupyterhub-9-py3-none-any.whl",
+                              "pinned==1.0 --hash=sha256:aa\n", b"wheel bytes")
+    bootstrap.pip_install_tljh(tmp_path, tmp_path / "log", source)
+    pip = [str(tmp_path / "hub/bin/python3"), "-m", "pip", "install", "--no-warn-script-location"]
+    assert commands[0][:-1] == [*pip, "--require-hashes", "-r"]
+    assert commands[1][:-1] == [*pip, "--upgrade", "--force-reinstall", "--no-deps"]
+    assert commands[1][-1] == str(tmp_path / ".bootstrap-wheel/the_littlest_jupyterhub-9-py3-none-any.whl")
+    assert not list(tmp_path.glob(".bootstrap*"))  # the temporary copies are gone
 
 
 def test_plan_lists_the_bootstrap_s_steps_and_changes_nothing(bootstrap, tmp_path, capsys, monkeypatch):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tljh.config import ConfigError, add_item, dump, get_item, load, loads, remove_item, save, set_item, unset_item
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Keys: a small alphabet of parts, so that edits often meet (same key, parent/child, siblings).
 PART = st.sampled_from(["users", "admin", "limits", "memory", "a", "b", "c-d", "e_f", "1"])

@@ -313,3 +313,16 @@ def test_non_utf8_is_refused(config_path):
     config_path.write_bytes(b"base_url: /\xff/\n")
     with pytest.raises(config_file.ConfigError, match="not UTF-8"):
         config_file.load(config_path)
+
+
+def test_installer_refuses_a_missing_certificate_as_reload_does(paths, tmp_path):
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(f"https:\n  enabled: true\n  tls:\n    cert: {tmp_path}/no.pem\n    key: {tmp_path}/no.key\n")
+    with pytest.raises(UserError, match="https.tls.cert: .*no.pem does not exist"):
+        check_config(paths)
+
+
+def test_the_hub_never_hands_out_a_privileged_group_even_from_a_hand_edit(paths):
+    config = {"users": {"extra_user_groups": {"sudo": ["eve"], "docker": ["eve"], "jupyterhub-admins": ["eve"],
+                                              "students": ["eve"]}}}
+    assert hub_config(config, paths, "s")["UserCreatingSpawner"]["extra_user_groups"] == {"students": ["eve"]}

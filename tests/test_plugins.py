@@ -269,6 +269,7 @@ def _env_with(tmp_path, *dists):
     site.mkdir(parents=True)
     for dist in dists:
         (site / f"{dist}.dist-info").mkdir()
+        (site / f"{dist}.dist-info" / "RECORD").write_text("")
     return tmp_path / "env"
 
 
@@ -400,3 +401,38 @@ def test_hook_wrappers_are_refused_by_name():
     pm.register(plugin, name="wrapping")
     with pytest.raises(PluginError, match="plugin 'wrapping' implements tljh_post_install as a hook wrapper"):
         call_hook(pm, "tljh_post_install")
+
+
+# upstream TLJH's internal modules that published plugins import
+
+def test_a_plugin_importing_upstreams_kept_internals_loads(site, monkeypatch, tmp_path):
+    monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path / "prefix"))
+    make_dist(site, "tljh-old-style", "tljh_old_style", (
+        "from tljh.hooks import hookimpl\n"
+        "from tljh.config import CONFIG_FILE, USER_ENV_PREFIX, STATE_DIR\n"
+        "from tljh.configurer import load_config\n"
+        "from tljh.user import ensure_group, ensure_user_group\n"
+        "from tljh.utils import run_subprocess\n"
+        "seen = (CONFIG_FILE, USER_ENV_PREFIX, STATE_DIR)\n"
+        "@hookimpl\ndef tljh_extra_apt_packages():\n    return ['tree']\n"
+    ))
+    pm = load_plugins()
+    module = pm.get_plugin("tljh-old-style")
+    prefix = tmp_path / "prefix"
+    assert module.seen == (str(prefix / "config/config.yaml"), str(prefix / "user"), str(prefix / "state"))
+    assert module.load_config() == {}
+    (prefix / "config").mkdir(parents=True)
+    (prefix / "config/config.yaml").write_text("users:\n  admin: [ada]\n")
+    assert module.load_config() == {"users": {"admin": ["ada"]}}
+
+
+@pytest.mark.parametrize("line, missing", [("import tljh.systemd", "tljh.systemd"),
+                                           ("from tljh.conda import ensure_conda_packages", "tljh.conda"),
+                                           ("from tljh import user_creating_spawner", "tljh.user_creating_spawner")])
+def test_a_plugin_importing_an_upstream_module_not_kept_is_named_with_the_module(site, line, missing):
+    make_dist(site, "tljh-needs-internals", "tljh_needs_internals", f"{line}\n")
+    with pytest.raises(PluginError) as info:
+        load_plugins()
+    message = str(info.value)
+    assert "plugin 'tljh-needs-internals'" in message and f"imports {missing}" in message
+    assert "internal module of upstream TLJH" in message and "tljh.hooks" in message

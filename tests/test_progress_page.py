@@ -98,12 +98,46 @@ def test_favicon(server, bootstrap):
     assert (status, headers["Content-Type"], body) == (200, "image/x-icon", bootstrap.FAVICON)
 
 
-def test_logs_is_the_whole_log_as_plain_text(server, files):
-    files.log.write_text(LOG_TEXT * 1000)
+def test_logs_is_the_redacted_end_of_the_log_as_plain_text(bootstrap, server, files):
+    secrets = ("$ pip install git+https://ghp_TOKEN123@example.org/p.git\n"
+               "$ python3 -m tljh.installer --admin alice:PASSW0RD --admin=bob:S3CRET\n")
+    files.log.write_text(secrets + LOG_TEXT * 10000)
     status, headers, body = request(server, "/logs")
     assert status == 200
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert body.decode() == LOG_TEXT * 1000
+    assert len(body) == bootstrap.LOGS_TAIL_BYTES and body.decode().endswith(LOG_TEXT)
+    files.log.write_text(LOG_TEXT + secrets)
+    body = request(server, "/logs")[2].decode()
+    assert "https://***@example.org/p.git" in body and "alice:***" in body and "bob:***" in body
+    for secret in ("ghp_TOKEN123", "PASSW0RD", "S3CRET"):
+        assert secret not in body
+        assert secret not in request(server, "/status.json")[2].decode()
+
+
+def test_connections_are_bounded_and_time_out(bootstrap, server, monkeypatch):
+    """Idle connections beyond MAX_CONNECTIONS are closed at once; the page still answers after the
+    idle ones time out (REQUEST_TIMEOUT, shortened here)."""
+    import socket
+    import time
+
+    monkeypatch.setattr(bootstrap.PageHandler, "timeout", 1.0)
+    idle = [socket.create_connection(("127.0.0.1", server.server_address[1])) for _ in range(40)]
+    try:
+        time.sleep(0.3)
+        assert threading.active_count() <= bootstrap.MAX_CONNECTIONS + 5
+        closed = 0
+        for sock in idle[bootstrap.MAX_CONNECTIONS:]:
+            sock.settimeout(2)
+            try:
+                closed += sock.recv(1) == b""
+            except (ConnectionResetError, TimeoutError):
+                closed += 1
+        assert closed >= len(idle) - bootstrap.MAX_CONNECTIONS - 2
+        time.sleep(1.5)  # the idle ones time out and free their slots
+        assert request(server, "/status.json")[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
 
 
 def test_status_before_any_report_says_starting(server):
@@ -185,7 +219,7 @@ def test_forked_server_serves_until_the_installer_stops_it(bootstrap, files, pat
     server = bootstrap.bind_page(files, ("127.0.0.1", 0))
     port = server.server_address[1]
     bootstrap.Status(files.status, files.log)
-    pid = bootstrap.start_page(server)
+    pid = bootstrap.start_page(server, user=None)
     try:
         assert page_server_pid(paths) == pid
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -261,3 +295,50 @@ def test_the_installers_steps_start_over_as_pending(bootstrap, files, paths):
     doc = bootstrap.read_status(files)
     assert (doc["state"], doc["error"]) == ("running", None)
     assert [s["state"] for s in doc["steps"]] == ["done", "done", "done", "pending"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop it")
+def test_forked_server_runs_as_nobody_and_still_reads_the_root_only_log(bootstrap, tmp_path_factory):
+    """Once the port is bound the server is nobody: it reads the 0600 log through an fd opened before."""
+    import pwd
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="tljh-page-test-"))
+    try:
+        shared.chmod(0o755)
+        files = bootstrap.PageFiles(log=shared / "installer.log", index=shared / "index.html",
+                                    favicon=shared / "favicon.ico", status=shared / "status.json",
+                                    pid=shared / "page.pid")
+        files.log.write_text(LOG_TEXT)
+        files.log.chmod(0o600)
+        server = bootstrap.bind_page(files, ("127.0.0.1", 0))
+        bootstrap.Status(files.status, files.log)
+        pid = bootstrap.start_page(server)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+            conn.request("GET", "/status.json")
+            assert "line 2 of the install" in json.loads(conn.getresponse().read())["log_tail"]
+            uids = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:"))
+            assert set(uids.split()[1:]) == {str(pwd.getpwnam("nobody").pw_uid)}, uids
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            assert b"--admin" not in cmdline or b":***" in cmdline
+        finally:
+            stop_child(pid)
+    finally:
+        import shutil
+
+        shutil.rmtree(shared)
+
+
+def stop_child(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM, then (bounded) SIGKILL: a test never waits forever for a forked server."""
+    import time
+
+    os.kill(pid, 15)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import re
 
 from hypothesis import given, settings
@@ -13,7 +12,7 @@ from tljh.actions.system import missing_packages
 from tljh.journal import Entry, Journal
 from tljh.plugins import merge_specs, spec_project
 
-FAST = settings(max_examples=200, deadline=None)
+FAST = settings(deadline=None)
 
 NAME = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,12}[A-Za-z0-9])?", fullmatch=True)
 VERSION = st.from_regex(r"(==|>=|<=|~=|!=|<|>)[0-9]{1,3}(\.[0-9]{1,3}){0,2}", fullmatch=True)
@@ -72,7 +71,7 @@ def test_missing_packages_is_the_wanted_ones_dpkg_does_not_call_installed(status
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 
 
-@settings(max_examples=60, deadline=None)
+@FAST
 @given(st.lists(st.builds(Entry, kind=TEXT, target=TEXT, change=TEXT, backup=st.none() | TEXT,
                           time=st.floats(min_value=0, max_value=2e9)), max_size=6))
 def test_any_journal_entries_read_back_as_written_newest_last(tmp_path_factory, entries):

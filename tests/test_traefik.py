@@ -1,5 +1,5 @@
 import pytest
-import toml
+from tljh.traefik import toml_loads
 
 from tljh.traefik import API_ENTRYPOINT, render_static_config, static_config
 
@@ -25,7 +25,7 @@ def test_api_address_override(paths):
 def test_rendered_toml_parses_back_to_the_mapping(paths):
     text = render_static_config({"http": {"port": 8000}}, paths)
     assert text.startswith("#")
-    assert toml.loads(text) == static_config({"http": {"port": 8000}}, paths)
+    assert toml_loads(text) == static_config({"http": {"port": 8000}}, paths)
 
 
 from tljh.traefik import (  # noqa: E402
@@ -102,7 +102,7 @@ def test_static_snippets_merge_in_name_order(paths):
     (paths.traefik_config_d / "20-b.toml").write_text('[log]\nlevel = "DEBUG"\n')
     (paths.traefik_config_d / "10-a.toml").write_text('[log]\nlevel = "WARN"\n[entryPoints.extra]\naddress = ":81"\n')
     (paths.traefik_config_d / "notes.txt").write_text("ignored")
-    c = toml.loads(render_static_config({}, paths))
+    c = toml_loads(render_static_config({}, paths))
     assert c["log"] == {"level": "DEBUG", "noColor": True}
     assert c["entryPoints"]["extra"] == {"address": ":81"}
     assert c["entryPoints"]["http"] == {"address": ":80"}
@@ -130,7 +130,7 @@ def test_proxy_files_copy_dynamic_snippets_and_drop_stale_copies(paths):
     write_proxy_files(files)
     assert not (paths.traefik_rules_dir / "extra-old.toml").exists()
     assert (paths.traefik_rules_dir / "rules.toml").read_text() == "# the hub's"
-    assert toml.loads(paths.traefik_tls_rules.read_text())["tls"]["options"]["default"]["minVersion"] == "VersionTLS12"
+    assert toml_loads(paths.traefik_tls_rules.read_text())["tls"]["options"]["default"]["minVersion"] == "VersionTLS12"
     assert oct(paths.traefik_toml.stat().st_mode & 0o777) == "0o600"
 
 
@@ -160,7 +160,7 @@ def test_prepare_hub_rules_moves_the_hubs_routes(tmp_path):
     rules.write_text(RULES)
     rules.chmod(0o600)
     assert prepare_hub_rules(rules, "https", hub_restarts=False) is True
-    data = toml.loads(rules.read_text())
+    data = toml_loads(rules.read_text())
     assert data["http"]["routers"]["router__2F"]["entryPoints"] == ["https"]
     assert data["http"]["routers"]["route_api"]["entryPoints"] == ["auth_api"]
     assert data["http"]["middlewares"]["auth_api"]["basicAuth"]["users"] == ["api_admin:hash"]
@@ -177,10 +177,18 @@ def test_prepare_hub_rules_drops_the_api_router_when_the_hub_restarts(tmp_path):
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
     assert prepare_hub_rules(rules, "http", hub_restarts=True) is True
-    data = toml.loads(rules.read_text())
+    data = toml_loads(rules.read_text())
     assert list(data["http"]["routers"]) == ["router__2F"]
     assert "middlewares" not in data["http"]
     assert data["jupyterhub"]["routes"]["router__2F"]["routespec"] == "/"
+
+
+def test_toml_round_trips_control_characters_and_unicode():
+    # the old `toml` writer turned control characters into other text; tomli-w escapes them
+    from tljh.traefik import toml_dumps
+
+    value = {"http": {"routers": {"r": {"rule": "Host(`a`)\x01\x7f\u00e9\t\"\\"}}}}
+    assert toml_loads(toml_dumps(value)) == value
 
 
 def test_an_unreadable_rules_file_is_set_aside_and_a_good_one_kept(tmp_path):
@@ -200,14 +208,12 @@ def test_an_unreadable_rules_file_is_set_aside_and_a_good_one_kept(tmp_path):
 
 
 def test_rules_differ_when_the_hubs_routes_are_not_in_the_file(tmp_path):
-    import toml
-
-    from tljh.traefik import rules_differ
+    from tljh.traefik import rules_differ, toml_dumps
 
     routes = {"routes": {"/user/a/": {"target": "http://127.0.0.1:5000", "data": "{}", "router": "r", "service": "s"}}}
     rules = tmp_path / "rules.toml"
     assert rules_differ(rules, routes)  # deleted
-    rules.write_text(toml.dumps({"http": {"routers": {"r": {"rule": "x"}}}, "jupyterhub": routes}))
+    rules.write_text(toml_dumps({"http": {"routers": {"r": {"rule": "x"}}}, "jupyterhub": routes}))
     assert not rules_differ(rules, routes)
     assert rules_differ(rules, {"routes": {}})  # the hub knows other routes
     rules.write_text("")

@@ -133,8 +133,11 @@ def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _acquire(fd, lock_path, wait)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}: {what}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}: {what}\n".encode(), 0)
+        except OSError:
+            pass  # who holds it is only a courtesy; a full disk must not stop the command
         try:
             yield
         finally:
@@ -245,3 +248,23 @@ def parse_value(text: str) -> Any:
         number = float(text)
         return number if math.isfinite(number) else text
     return text
+
+
+# Upstream TLJH's module-level paths, which published plugins import (`from tljh.config import
+# CONFIG_FILE`). Computed when asked for, from TLJH_INSTALL_PREFIX as the installer does.
+_UPSTREAM_PATHS = {
+    "INSTALL_PREFIX": "prefix",
+    "HUB_ENV_PREFIX": "hub_env",
+    "USER_ENV_PREFIX": "user_env",
+    "STATE_DIR": "state_dir",
+    "CONFIG_DIR": "config_dir",
+    "CONFIG_FILE": "config_file",
+}
+
+
+def __getattr__(name: str) -> str:
+    if name in _UPSTREAM_PATHS:
+        from tljh.paths import Paths
+
+        return str(getattr(Paths.from_env(), _UPSTREAM_PATHS[name]))
+    raise AttributeError(f"module 'tljh.config' has no attribute {name!r}")

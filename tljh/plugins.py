@@ -27,6 +27,9 @@ LIST_HOOKS = (
     "tljh_extra_user_pip_packages",
 )
 DEFAULT_CONDA_CHANNELS = ("conda-forge",)
+# Upstream TLJH modules published plugins import that this package provides (see the README).
+UPSTREAM_MODULES = ("tljh.hooks", "tljh.config (its path constants)", "tljh.configurer.load_config",
+                    "tljh.user", "tljh.utils.run_subprocess")
 
 
 class PluginError(Exception):
@@ -71,7 +74,22 @@ def _load(ep: metadata.EntryPoint) -> Any:
     except Exception as e:
         dist = f" from {ep.dist.name} {ep.dist.version}" if ep.dist is not None else ""
         log.exception("plugin %s (%s%s) failed to import", ep.name, ep.value, dist)
+        missing = _missing_tljh_name(e)
+        if missing:
+            raise PluginError(
+                f"plugin {ep.name!r} ({ep.value}{dist}) imports {missing} ({e}), an internal module of upstream "
+                f"TLJH that this installer does not provide (it provides {', '.join(UPSTREAM_MODULES)}); "
+                "remove the plugin or ask its authors to use only tljh.hooks"
+            ) from e
         raise PluginError(f"plugin {ep.name!r} ({ep.value}{dist}) failed to import: {type(e).__name__}: {e}") from e
+
+
+def _missing_tljh_name(error: Exception) -> str | None:
+    """The tljh module or name an ImportError could not find (tljh.systemd, tljh.config.X), else None."""
+    if not isinstance(error, ImportError) or not error.name or error.name.split(".")[0] != "tljh":
+        return None
+    found = re.search(r"cannot import name '(\w+)'", str(error))
+    return f"{error.name}.{found[1]}" if found else error.name
 
 
 def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> list[tuple[str, Any]]:

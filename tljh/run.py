@@ -1,9 +1,15 @@
-"""The one way this package runs a command: argv only, output logged in full, failures explained."""
+"""The one way this package runs a command: argv only, output logged in full, failures explained.
+
+Credentials never reach the log or an error message: command lines and output lines are
+redacted (URL userinfo such as https://TOKEN@host/ or user:password@, --admin NAME:PASSWORD,
+and every secret registered with `register_secret`, such as the admins' passwords).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import subprocess
 from collections import deque
@@ -12,15 +18,56 @@ from typing import Mapping, Sequence
 log = logging.getLogger("tljh")
 
 OUTPUT_TAIL_LINES = 25
+HIDDEN = "***"
+# scheme://USERINFO@ (a token, or user:password) in a URL; pip's git+https:// and the like too.
+URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+# --admin NAME:PASSWORD and --admin=NAME:PASSWORD in a command line written out as text.
+ADMIN_PASSWORD = re.compile(r"(--admin(?:=|\s+)['\"]?[^:\s'\"]+:)[^\s'\"]+")
+_secrets: set[str] = set()
+
+
+def register_secret(secret: str | None) -> None:
+    """From now on, redact() hides this exact text wherever it appears (short texts are ignored)."""
+    if secret and len(secret) >= 4:
+        _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    """text without credentials: URL userinfo, --admin passwords and registered secrets become ***."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, HIDDEN)
+    text = URL_USERINFO.sub(rf"\1{HIDDEN}@", text)
+    return ADMIN_PASSWORD.sub(rf"\1{HIDDEN}", text)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """argv without credentials: also NAME:PASSWORD values of --admin given as separate arguments."""
+    out, in_admin = [], False
+    for arg in argv:
+        if in_admin and not arg.startswith("-") and ":" in arg:
+            arg = arg.split(":", 1)[0] + ":" + HIDDEN
+        elif arg.startswith("--admin="):
+            name, sep, _ = arg[len("--admin="):].partition(":")
+            arg = f"--admin={name}{sep}{HIDDEN if sep else ''}"
+        in_admin = arg == "--admin" or (in_admin and not arg.startswith("-"))
+        out.append(redact(arg))
+    return out
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose every line (tracebacks too) is redact()ed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class CommandError(Exception):
     """A command exited non-zero; carries the command and the end of its output."""
 
     def __init__(self, argv: Sequence[str], returncode: int, output: str) -> None:
-        self.argv = list(argv)
+        self.argv = redact_argv(argv)
         self.returncode = returncode
-        self.output = output
+        self.output = redact(output)
         super().__init__(f"`{shlex.join(self.argv)}` failed with exit code {returncode}")
 
     def tail(self, lines: int = OUTPUT_TAIL_LINES) -> str:
@@ -45,7 +92,7 @@ def run(
     cwd: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run argv; every output line goes to the log as it comes. Raises CommandError if check fails."""
-    log.debug("$ %s", shlex.join(argv))
+    log.debug("$ %s", shlex.join(redact_argv(argv)))
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,

@@ -11,7 +11,7 @@ from pathlib import Path
 from string import Template
 
 from tljh.actions.systemd import Service, files_content
-from tljh.paths import HUB_REQUIREMENTS, PACKAGE_DIR, Paths
+from tljh.paths import HUB_LOCK, PACKAGE_DIR, Paths
 
 HUB = "jupyterhub.service"
 PROXY = "traefik.service"
@@ -68,7 +68,7 @@ def hub_service(paths: Paths) -> Service:
     def inputs() -> list[bytes]:
         snippets = sorted(paths.config_d.glob("*.py"))
         hub_dists = sorted(paths.hub_env.glob("lib/python3*/site-packages/*.dist-info/RECORD"))
-        files = files_content([HUB_REQUIREMENTS, paths.traefik_api_secret, *snippets, *_package_files(), *hub_dists])
+        files = files_content([HUB_LOCK, paths.traefik_api_secret, *snippets, *_package_files(), *hub_dists])
         return [hub_settings(paths), *files]
 
     return Service(HUB, render_unit(HUB, paths), paths.units_dir, paths.state_dir / f"{HUB}.inputs", inputs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -111,13 +112,27 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def toml_loads(text: str) -> dict[str, Any]:
+    """TOML text as a mapping, read by the standard library's tomllib (tomli on Python 3.10)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def toml_dumps(mapping: dict[str, Any]) -> str:
+    """A mapping as TOML text, written by tomli-w (it escapes control characters in strings)."""
+    import tomli_w
+
+    return tomli_w.dumps(mapping)
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a mapping; ConfigError naming the file and the problem when it is not TOML."""
-    import toml
-
     try:
-        return dict(toml.loads(path.read_text(encoding="utf-8")))
-    except (toml.TomlDecodeError, UnicodeDecodeError, IndexError, ValueError) as e:
+        return toml_loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:  # tomllib.TOMLDecodeError is a ValueError
         raise ConfigError(f"{path} is not valid TOML: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path} cannot be read: {e.strerror}") from None
@@ -136,9 +151,7 @@ def merged_static_config(config: Any, paths: Paths) -> dict[str, Any]:
 
 
 def _toml(mapping: dict[str, Any], source: str) -> str:
-    import toml
-
-    return HEADER.format(source) + toml.dumps(mapping)
+    return HEADER.format(source) + toml_dumps(mapping)
 
 
 def render_static_config(config: Any, paths: Paths) -> str:
@@ -192,13 +205,11 @@ HUB_API_MIDDLEWARE = "auth_api"
 
 def unreadable(rules_file: Path) -> bool:
     """Whether rules_file exists but is not a TOML mapping traefik (and the hub) can read."""
-    import toml
-
     try:
-        toml.loads(rules_file.read_text(encoding="utf-8"))
+        toml_loads(rules_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return False
-    except (toml.TomlDecodeError, UnicodeDecodeError, IndexError, ValueError, TypeError, OSError):
+    except (UnicodeDecodeError, ValueError, TypeError, OSError):  # tomllib.TOMLDecodeError is a ValueError
         return True
     return False
 
@@ -208,11 +219,9 @@ def rules_differ(rules_file: Path, routes: dict[str, Any]) -> bool:
 
     jupyterhub-traefik-proxy keeps its routes' record under the file's `jupyterhub` table.
     """
-    import toml
-
     if unreadable(rules_file) or not rules_file.is_file():
         return True
-    return bool(toml.loads(rules_file.read_text(encoding="utf-8")).get("jupyterhub", {}) != routes)
+    return bool(toml_loads(rules_file.read_text(encoding="utf-8")).get("jupyterhub", {}) != routes)
 
 
 def set_aside_unreadable(rules_file: Path) -> Path | None:
@@ -239,13 +248,11 @@ def prepare_hub_rules(rules_file: Path, target: str, hub_restarts: bool) -> bool
       start but keeps values already in the file, so a new traefik_api.ip, username or password
       would otherwise never reach traefik.
     """
-    import toml
-
     from tljh.actions.files import write_atomic
 
     if not rules_file.is_file():
         return False
-    rules = toml.loads(rules_file.read_text(encoding="utf-8"))
+    rules = toml_loads(rules_file.read_text(encoding="utf-8"))
     http = rules.get("http") or {}
     changed = False
     for router in http.get("routers", {}).values():
@@ -258,5 +265,5 @@ def prepare_hub_rules(rules_file: Path, target: str, hub_restarts: bool) -> bool
             if section in http and not http[section]:
                 del http[section]  # traefik rejects empty tables
     if changed:
-        write_atomic(rules_file, toml.dumps(rules).encode("utf-8"), rules_file.stat().st_mode & 0o777)
+        write_atomic(rules_file, toml_dumps(rules).encode("utf-8"), rules_file.stat().st_mode & 0o777)
     return changed

@@ -36,7 +36,7 @@ CORE = [
     "tljh/actions/conda.py",
     "tljh/plugins.py",
 ]
-COPIED = ["tljh", "tests", "bootstrap", "integration-tests", "pytest.ini", "setup.py", "README.md"]
+SKIPPED = {".git", ".venv", ".hypothesis", ".mypy_cache", ".ruff_cache", ".pytest_cache", "test-artifacts", "mutants"}
 TARGET = 85.0
 # Functions that run only while their module is imported (building a constant): mutmut switches
 # mutants on at call time, in workers forked after the import, so their mutants cannot be killed
@@ -53,10 +53,7 @@ pytest_add_cli_args_test_selection = tests/
 pytest_add_cli_args = -p no:cacheprovider
 use_git_change_detection = False
 also_copy =
-    bootstrap
-    integration-tests
-    setup.py
-    README.md
+{also_copy}
 """
 
 
@@ -65,19 +62,21 @@ def scratch_copy(module: str, workdir: Path) -> Path:
     where = workdir / module.replace("/", "_").removesuffix(".py")
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
-    for name in COPIED:
+    names = sorted(p.name for p in REPO.iterdir() if p.name not in SKIPPED)  # the tests read files anywhere
+    for name in names:
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, where / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, where / name)
-    (where / "setup.cfg").write_text(SETUP_CFG.format(module=module))
+    also_copy = "\n".join(f"    {n}" for n in names if n not in ("tljh", "setup.cfg"))
+    (where / "setup.cfg").write_text(SETUP_CFG.format(module=module, also_copy=also_copy))
     return where
 
 
 def mutmut(where: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "mutmut", *args]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TLJH_HYPOTHESIS_PROFILE": "mutation"}
     return subprocess.run(command, cwd=where, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -13,8 +14,33 @@ from tljh.actions import Action, Change
 from tljh.journal import Entry, Journal
 
 
+class DiskFull(OSError):
+    """No space was left to write a file; the file that was there is unchanged. Says where and how much."""
+
+    def __init__(self, path: Path, needed: int) -> None:
+        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+        super().__init__(errno.ENOSPC, f"no space left on the file system of {path.parent} to write {path.name} "
+                         f"({needed} bytes needed, {free} free); {path} was left as it was. Free some space "
+                         "and run the command again")
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def write_atomic(path: Path, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
-    """Ensure path holds data with mode and owner, replacing it in one rename (never half-written)."""
+    """Ensure path holds data with mode and owner, replacing it in one rename (never half-written).
+
+    On a full disk the file at path is left as it was and DiskFull says where and how much.
+    """
+    try:
+        _write_atomic(path, data, mode, uid, gid)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(e, DiskFull):
+            raise DiskFull(path, len(data)) from None
+        raise
+
+
+def _write_atomic(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -257,3 +283,35 @@ class ForeignFileError(Exception):
 
     def __init__(self, path: Path, why: str) -> None:
         super().__init__(f"{path} {why}; refusing to replace it. Move it away and run the installer again.")
+
+
+class MovedAside(Action):
+    """A file that must not be where it is (e.g. upstream TLJH's rules/dynamic.toml), kept in the backups directory."""
+
+    kind = "moved-aside"
+
+    def __init__(self, path: Path, backups: Path) -> None:
+        self.path, self.backups = path, backups
+
+    @property
+    def title(self) -> str:
+        return f"{self.path} moved aside"
+
+    def plan(self) -> list[Change]:
+        return [Change("move aside", str(self.path))] if self.path.exists() else []
+
+    def _apply(self, changes: list[Change], journal: Journal) -> None:
+        self.backups.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dest = self.backups / f"upstream-{self.path.name}"
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = self.backups / f"upstream-{self.path.name}.{n}"
+        self._record(journal, changes[0], str(dest))
+        os.replace(self.path, dest)
+
+    @classmethod
+    def undo(cls, entry: Entry) -> str | None:
+        if entry.backup and Path(entry.backup).exists():
+            os.replace(entry.backup, entry.target)
+        return None

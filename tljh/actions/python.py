@@ -5,6 +5,7 @@ pip is used as the machine configures it (pip.conf, PIP_* variables, proxies, CA
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -19,27 +20,132 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_pins(requirements: str) -> dict[str, str | None]:
-    """{project: version or None} from a requirements file's `name==version` / `name` lines."""
+def read_pins(requirements: str, environment: dict[str, str] | None = None) -> dict[str, str | None]:
+    """{project: version or None} from a requirements file's `name==version` / `name` lines.
+
+    With `environment` (PEP 508 marker values), lines whose marker does not hold there are left out;
+    without it every line counts (the last of a project's lines wins).
+    """
+    return {name: version for name, version, _ in _pin_lines(requirements, environment)}
+
+
+def _pin_lines(requirements: str, environment: dict[str, str] | None) -> list[tuple[str, str | None, str]]:
+    """(project, version or None, the logical line) of each requirement line that applies."""
     text = requirements.replace("\\\n", " ")
-    pins: dict[str, str | None] = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+    pins = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
             continue
-        spec = re.sub(r"\s*==\s*", "==", line).split()[0].split(";")[0]
+        spec, _, marker = line.split(" --hash", 1)[0].partition(";")
+        if environment is not None and marker.strip() and not _marker_holds(marker, environment):
+            continue
+        spec = re.sub(r"\s*==\s*", "==", spec).split()[0]
         name, _, version = spec.partition("==")
-        pins[canonical_name(re.split(r"[<>=!~\[]", name)[0])] = version or None
+        pins.append((canonical_name(re.split(r"[<>=!~\[]", name)[0]), version or None, raw))
     return pins
 
 
+def _marker_holds(marker: str, environment: dict[str, str]) -> bool:
+    from packaging.markers import Marker
+
+    return Marker(marker.strip()).evaluate(environment)
+
+
+def python_version(env: Path) -> str | None:
+    """The Python version of an environment (venv or conda), read from its files; None if unknown."""
+    cfg = env / "pyvenv.cfg"
+    if cfg.is_file():
+        for line in cfg.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version", "version_info"):
+                return ".".join(value.strip().split(".")[:3])
+    for record in sorted(env.glob("conda-meta/python-3*.json")):
+        return record.name.split("-")[1]
+    libs = sorted(env.glob("lib/python3.*/site-packages"), key=lambda p: len(p.parent.name))
+    return libs[-1].parent.name[len("python"):] if libs else None
+
+
+def marker_environment(env: Path) -> dict[str, str]:
+    """PEP 508 marker values for an environment on this machine (its own Python version)."""
+    from packaging.markers import default_environment
+
+    values = {key: str(value) for key, value in default_environment().items()}
+    version = python_version(env)
+    if version:
+        values["python_full_version"] = version if version.count(".") == 2 else version + ".0"
+        values["python_version"] = ".".join(version.split(".")[:2])
+    return values
+
+
+def _version_key(version: str) -> object:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version)
+    except InvalidVersion:
+        return None
+
+
+def older(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
+    """The pinned projects that are missing or installed at a lower version (a newer one is kept)."""
+    found = []
+    for name, version in pins.items():
+        have = installed.get(name)
+        if have is None:
+            found.append(name)
+        elif version is not None and have != version:
+            want, got = _version_key(version), _version_key(have)
+            if want is None or got is None or got < want:  # type: ignore[operator]
+                found.append(name)
+    return found
+
+
 def installed_versions(env: Path) -> dict[str, str]:
-    """{project: version} of what is installed in a venv, read from its dist-info directories."""
+    """{project: version} of what is completely installed in a venv, read from its dist-info directories,
+    and from the egg-info ones an older pip leaves for an sdist it installed without a wheel
+    (`onetimepass-1.0.1.egg-info`: Debian 12's pip 23.0 with --require-hashes).
+
+    pip writes a dist-info's RECORD after every other file of the project; one without it is
+    an install that was interrupted (killed, disk full) and counts as not installed.
+    """
     versions: dict[str, str] = {}
-    for info in env.glob("lib/python3*/site-packages/*.dist-info"):
+    for info in env.glob("lib/python3*/site-packages/*.egg-info"):
+        name, _, version = info.name[: -len(".egg-info")].partition("-")
+        versions[canonical_name(name)] = version.split("-py", 1)[0]
+    for info in env.glob("lib/python3*/site-packages/*.dist-info"):  # a dist-info wins over an egg-info
+        if _interrupted(info, env):
+            continue
         name, _, version = info.name[: -len(".dist-info")].partition("-")
         versions[canonical_name(name)] = version
     return versions
+
+
+def _interrupted(info: Path, env: Path) -> bool:
+    """A dist-info without RECORD; in a conda env only one pip wrote (conda's own may lack RECORD)."""
+    if (info / "RECORD").is_file():
+        return False
+    if (env / "conda-meta").is_dir():
+        installer = info / "INSTALLER"
+        return installer.is_file() and installer.read_text(errors="replace").strip() == "pip"
+    return True
+
+
+def remove_broken_dists(env: Path) -> list[Path]:
+    """Ensure no interrupted install's dist-info (one without RECORD) is left, so pip installs it again.
+
+    pip believes such a project installed ("Requirement already satisfied") though its files
+    may be half there; without the dist-info it installs it whole.
+    """
+    broken = [i for i in env.glob("lib/python3*/site-packages/*.dist-info") if _interrupted(i, env)]
+    for info in broken:
+        shutil.rmtree(info)
+    return broken
+
+
+def pip_complete(env: Path) -> bool:
+    """Whether a venv's own pip was installed completely (venv creation was not interrupted)."""
+    return any((info / "RECORD").is_file() for info in env.glob("lib/python3*/site-packages/pip-*.dist-info"))
 
 
 def outdated(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
@@ -52,23 +158,40 @@ def outdated(pins: dict[str, str | None], installed: dict[str, str]) -> list[str
 
 
 class Venv(Action):
-    """A Python virtual environment made by the system's python3."""
+    """A Python virtual environment made by the system's python3.
+
+    With `unfinished` (a marker file), the marker is present while the venv is being made: a
+    venv left unfinished by a crash is made again by the next run, even before its pyvenv.cfg
+    or its pip exist.
+    """
 
     kind = "venv"
 
-    def __init__(self, path: Path, python: str = "/usr/bin/python3") -> None:
-        self.path, self.python = path, python
+    def __init__(self, path: Path, python: str = "/usr/bin/python3", unfinished: Path | None = None) -> None:
+        self.path, self.python, self.unfinished = path, python, unfinished
 
     @property
     def title(self) -> str:
         return f"venv {self.path}"
 
     def plan(self) -> list[Change]:
-        return [] if (self.path / "bin/python").exists() else [Change("create", str(self.path))]
+        if self.unfinished is not None and self.unfinished.exists():
+            return [Change("recreate", str(self.path))]
+        if not (self.path / "bin/python").exists():
+            return [Change("create", str(self.path))]
+        if not pip_complete(self.path):  # made by a run that was interrupted
+            return [Change("recreate", str(self.path))]
+        return []
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         self._record(journal, changes[0])
-        run([self.python, "-m", "venv", str(self.path)])
+        clear = ["--clear"] if changes[0].what == "recreate" else []
+        if self.unfinished is not None:
+            self.unfinished.parent.mkdir(parents=True, exist_ok=True)
+            self.unfinished.write_text(f"{self.path}\n")
+        run([self.python, "-m", "venv", *clear, str(self.path)])
+        if self.unfinished is not None:
+            self.unfinished.unlink(missing_ok=True)
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:
@@ -77,31 +200,65 @@ class Venv(Action):
 
 
 class PipRequirements(Action):
-    """Every pinned project of a requirements file installed at its pinned version in a venv."""
+    """Every pinned project of a requirements or lock file installed at its pinned version in a venv.
+
+    Markers are evaluated for the environment's own Python. With `keep_newer` (the user
+    environment, where users install packages too) a project installed at a newer version than
+    the pin is kept: it is neither planned nor given to pip. With `--require-hashes` in
+    `pip_args` the file must pin every package with hashes (a lock, see tools/lock.py).
+    """
 
     kind = "pip-requirements"
 
-    def __init__(self, env: Path, requirements: Path, pip_args: tuple[str, ...] = ()) -> None:
-        self.env, self.requirements, self.pip_args = env, requirements, pip_args
+    def __init__(self, env: Path, requirements: Path, pip_args: tuple[str, ...] = (),
+                 keep_newer: bool = False) -> None:
+        self.env, self.requirements, self.pip_args, self.keep_newer = env, requirements, pip_args, keep_newer
         self.env_path = env
 
     @property
     def title(self) -> str:
         return f"{self.requirements.name} in {self.env}"
 
+    def _pins(self) -> dict[str, str | None]:
+        return read_pins(self.requirements.read_text(), marker_environment(self.env))
+
     def plan(self) -> list[Change]:
-        pins = read_pins(self.requirements.read_text())
-        return [Change("install", name) for name in outdated(pins, installed_versions(self.env))]
+        check = older if self.keep_newer else outdated
+        return [Change("install", name) for name in check(self._pins(), installed_versions(self.env))]
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
+        import tempfile
+
         for change in changes:
             self._record(journal, change)
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-        run([*pip, *self.pip_args, "-r", str(self.requirements)])
+        remove_broken_dists(self.env)
+        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location", *self.pip_args]
+        kept = self._kept_newer()
+        if not kept:
+            run([*pip, "-r", str(self.requirements)])
+            return
+        with tempfile.TemporaryDirectory(prefix="tljh-pip-") as tmp:
+            filtered = Path(tmp) / self.requirements.name
+            filtered.write_text(without_projects(self.requirements.read_text(), kept))
+            run([*pip, "-r", str(filtered)])
+
+    def _kept_newer(self) -> set[str]:
+        """Projects installed at a version above their pin, left as they are (keep_newer only)."""
+        if not self.keep_newer:
+            return set()
+        pins, installed = self._pins(), installed_versions(self.env)
+        below = set(older(pins, installed))
+        return {name for name in pins if name in installed and name not in below and installed[name] != pins[name]}
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:
         return pip_uninstall(entry, entry.target)
+
+
+def without_projects(requirements: str, projects: set[str]) -> str:
+    """The requirements text without the lines of these projects (continuation lines joined)."""
+    lines = [raw for name, _, raw in _pin_lines(requirements, None) if name not in projects]
+    return "\n".join(lines) + "\n"
 
 
 class PipPackages(Action):
@@ -124,6 +281,7 @@ class PipPackages(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
             self._record(journal, change)
+        remove_broken_dists(self.env)
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         run([*pip, *[c.target for c in changes]])
 
@@ -223,10 +381,14 @@ class PluginPackages(Action):
         import json
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="tljh-plugin-") as tmp:
+        remove_broken_dists(self.env)
+        with tempfile.TemporaryDirectory(prefix="tljh-plugin-") as tmp:  # 0700: only root reads it
             report = Path(tmp) / "report.json"
+            # the spec goes in a file, not argv: a token in its URL is not in anyone's process list
+            requirement = Path(tmp) / "plugin.txt"
+            requirement.write_text((os.path.abspath(spec) if os.path.exists(spec) else spec) + "\n")
             pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-            run([*pip, "--report", str(report), spec])
+            run([*pip, "--report", str(report), "-r", str(requirement)])
             items = json.loads(report.read_text()).get("install", [])
         requested = [i["metadata"]["name"] for i in items if i.get("requested")]
         return requested[0] if requested else _spec_name(spec)
@@ -290,9 +452,17 @@ class RequirementsFile(Action):
 
         for change in changes:
             self._record(journal, change)
+        remove_broken_dists(self.env)
+        import tempfile
+
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         try:
-            run([*pip, "-r", self.source])
+            with tempfile.TemporaryDirectory(prefix="tljh-requirements-") as tmp:  # 0700: only root reads it
+                # `-r SOURCE` in a file, not argv: a token in the URL is not in anyone's process list
+                wrapper = Path(tmp) / "requirements.txt"
+                source = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
+                wrapper.write_text(f"-r {source}\n")
+                run([*pip, "-r", str(wrapper)])
         except CommandError as e:
             raise RequirementsError(
                 f"installing the requirements from {self.source} into {self.env} failed "

@@ -90,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    log.addHandler(logging.NullHandler())  # warnings the commands care about are in their output, not on stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["plan"]:  # everything after `plan` is the installer's (argparse would take --options itself)
         args = argparse.Namespace(run=cmd_plan, installer_args=argv[1:])

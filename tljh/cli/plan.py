@@ -8,7 +8,7 @@ plugins' answers; where an action depends on something an earlier step has yet t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from tljh import __version__
 from tljh.actions import Action, Change
@@ -37,7 +37,8 @@ class PlannedStep:
         return sum(len(a.changes) for a in self.actions)
 
 
-def plan_inputs(paths: Paths, options: Any, state: dict[str, Any], kind: str) -> Inputs:
+def plan_inputs(paths: Paths, options: Any, state: dict[str, Any], kind: str,
+                say: Callable[[str], None] = lambda text: None) -> Inputs:
     """The installer's inputs, without reading the admin's requirements file (it may be a download)."""
     from tljh.install.installer import _fresh_plugin_manager
     from tljh.install.userenv import user_environment
@@ -45,7 +46,7 @@ def plan_inputs(paths: Paths, options: Any, state: dict[str, Any], kind: str) ->
     return Inputs(paths=paths, admins=tuple((a.name, a.password) for a in options.admins),
                   state={**state, "version": __version__}, user_env=user_environment(kind, paths),
                   requirements=None, plugins=options.plugins, answers=Answers(_fresh_plugin_manager),
-                  say=lambda text: None)
+                  say=say)
 
 
 def plan_action(action: Action) -> PlannedAction:
@@ -127,11 +128,13 @@ def plan(paths: Paths, options: Any) -> tuple[list[str], int]:
 
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
-    steps = install_steps(plan_inputs(paths, options, state, kind))
+    warnings: list[str] = []
+    steps = install_steps(plan_inputs(paths, options, state, kind, say=warnings.append))
     plugins = steps[[s.title for s in steps].index("plugins")]
     pending = [str(c.target) for a in plugins.resolve() for c in a.plan()]
     planned = plan_steps(steps)
     lines = [f"What installing TLJH {__version__} would do on this machine (prefix {paths.prefix}), step by step:"]
+    lines += warnings
     if options.user_requirements:
         lines.append(f"(the requirements file {options.user_requirements} is read when the install runs; "
                      "its packages are not listed here)")

@@ -22,14 +22,18 @@ from typing import Any, Mapping, Sequence
 from tljh import __version__
 from tljh import config as config_file
 from tljh.actions.conda import UserEnvError
-from tljh.actions.files import ForeignFileError
+from tljh.actions.files import DiskFull, ForeignFileError
 from tljh.actions.python import RequirementsError
 from tljh.config import get_item
 from tljh.health import HubNotReady
+from tljh.install.hubenv import HubEnvBackup
+from tljh.install.adopt import adoption_report
 from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
+    ENVIRONMENT_STEPS,
     SUDOERS,
+    sudoers,
     Answers,
     access_steps,
     config_steps,
@@ -47,10 +51,11 @@ from tljh.install.userenv import UserEnvironment, UserRequirements, user_environ
 from tljh.journal import Entry, Journal
 from tljh.paths import Paths
 from tljh.plugins import PluginError, load_plugins
-from tljh.run import CommandError
+from tljh.run import CommandError, RedactingFormatter, register_secret
 from tljh.services import render_unit  # noqa: F401  (imported from here by tests and tools)
 
 log = logging.getLogger("tljh")
+HUB_ENV_STEPS = ("plugins", ENVIRONMENT_STEPS[0])  # the steps that change the hub env
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 
 
@@ -88,13 +93,15 @@ def parse_admin(value: str) -> Admin:
 
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(prog="tljh.installer", description="Install or upgrade TLJH on this machine.")
-    parser.add_argument("--admin", action="append", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
-                        help="make NAME a hub admin; with a password, NAME logs in with it (repeatable)")
+    parser.add_argument("--admin", action="extend", nargs="+", default=[], type=parse_admin, metavar="NAME[:PASSWORD]",
+                        help="make NAME a hub admin; with a password, NAME logs in with it (several after one "
+                             "flag, and repeatable: --admin alice bob:pw --admin carol); admins are added, never removed")
     parser.add_argument("--user-env", choices=["conda", "venv"], default=None,
                         help="kind of user environment at <prefix>/user: conda (Miniforge, the default) or venv "
                              "(remembered for re-runs; cannot be switched)")
-    parser.add_argument("--plugin", action="append", default=[], metavar="SPEC",
-                        help="pip spec of a plugin to install into the hub env (remembered for re-runs; repeatable)")
+    parser.add_argument("--plugin", action="extend", nargs="+", default=[], metavar="SPEC",
+                        help="pip spec(s) of plugins to install into the hub env (several after one flag, and "
+                             "repeatable; remembered for re-runs)")
     parser.add_argument("--user-requirements-txt-url", metavar="URL", default=None,
                         help="a requirements file (URL or path) to pip install into the user environment")
     parser.add_argument("--plan", action="store_true",
@@ -173,8 +180,13 @@ def check_config(paths: Paths) -> None:
     from tljh.config import ConfigError
     from tljh.schema import problems
 
+    from tljh.cli.reload import preflight
+
     try:
-        found = problems(config_file.load(paths.config_file))
+        config = config_file.load(paths.config_file)
+        found = problems(config)
+        if not found:
+            preflight(config)  # what reload refuses, the installer refuses: certificate files that are missing
     except ConfigError as e:
         raise UserError(str(e)) from None
     if found:
@@ -184,6 +196,9 @@ def check_config(paths: Paths) -> None:
 
 def install(paths: Paths, options: Options) -> None:
     check_config(paths)
+    for line in adoption_report(paths):
+        print(line, flush=True)
+        log.info("%s", line)
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
@@ -206,17 +221,31 @@ def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
         save_state=lambda remembered: _save_state(paths, remembered)))
     titles = [s.title for s in steps]
     progress = Progress(titles, page=PageStatus.open(paths, titles))
+    backup = HubEnvBackup(paths)
     try:
         for group in runs_of_steps(steps):
+            if any(step.title in HUB_ENV_STEPS and _changes_ahead(step) for step in group):
+                backup.before_change()
             if len(group) == 1:
                 apply_step(group[0], journal, progress)
-                continue
-            for step in group:  # made here (not in the threads): building them may read the plugins' answers
-                step.resolve()
-            with ThreadPoolExecutor(max_workers=len(group)) as pool:
-                list(pool.map(lambda s: apply_step(s, journal, progress), group))
+            else:
+                for step in group:  # made here (not in the threads): building them may read the plugins' answers
+                    step.resolve()
+                with ThreadPoolExecutor(max_workers=len(group)) as pool:
+                    list(pool.map(lambda s: apply_step(s, journal, progress), group))
+            if any(step.title == ENVIRONMENT_STEPS[0] for step in group):
+                backup.done()  # every change to the hub env is made
+    except BaseException:
+        if backup.restore():
+            progress.say(f"the hub environment {paths.hub_env} was put back as it was before this run")
+        raise
     finally:
         progress.close()
+
+
+def _changes_ahead(step: Step) -> bool:
+    """Whether any action of step has something to change."""
+    return any(action.plan() for action in step.resolve())
 
 
 def runs_of_steps(steps: list[Step]) -> list[list[Step]]:
@@ -271,13 +300,30 @@ def setup_logging(paths: Paths) -> None:
     fd = os.open(paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(threadName)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
 
 
+def installer_argv(argv: Sequence[str], environ: dict[str, str] | Any) -> list[str]:
+    """The installer's arguments: from TLJH_INSTALLER_ARGS (a JSON list) when the bootstrap handed
+    them over there (so passwords and tokens are not in /proc/PID/cmdline), else argv.
+
+    The variable is removed from the environment, so no command inherits it.
+    """
+    handed = environ.pop("TLJH_INSTALLER_ARGS", None)
+    if handed is None:
+        return list(argv)
+    args = json.loads(handed)
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise SystemExit("error: TLJH_INSTALLER_ARGS must be a JSON list of strings")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(sys.argv[1:] if argv is None else argv)
+    options = parse_args(installer_argv(sys.argv[1:], os.environ) if argv is None else argv)
+    for admin in options.admins:
+        register_secret(admin.password)  # never in the log, the page or an error message
     paths = Paths.from_env()
     if options.plan:
         return print_plan(paths, options)
@@ -292,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         install(paths, options)
-    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:
+    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull) as e:
         return _fail(str(e), paths)
     except CommandError as e:
         return _fail(f"{e}\n{e.tail()}", paths)
@@ -312,6 +358,7 @@ def print_plan(paths: Paths, options: Options) -> int:
     """`--plan`: the plan on stdout; nothing is changed, not even the log."""
     from tljh.cli.plan import plan
 
+    log.addHandler(logging.NullHandler())  # the plan's own lines say what matters; no log file is written
     try:
         lines, _ = plan(paths, options)
     except UserError as e:

@@ -31,6 +31,7 @@ from typing import Any, Sequence, TextIO
 
 from tljh.actions.files import write_atomic
 from tljh.paths import Paths
+from tljh.run import redact
 
 log = logging.getLogger("tljh")
 
@@ -78,7 +79,7 @@ class PageStatus:
             failed = failed or next((s for s in steps if s["state"] == "running"), None)
             if failed is not None:
                 failed.update(state="failed", finished=failed["finished"] or time.time())
-            self.doc.update(state="failed", error={"step": failed and failed["title"], "message": message})
+            self.doc.update(state="failed", error={"step": failed and failed["title"], "message": redact(message)})
             self.write()
 
     def hand_over(self, hub_path: str) -> None:

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from tljh import config as config_file
 from tljh.actions import Action, Change
 from tljh.actions.files import Directory, File, KeptFile, Symlink
+from tljh.actions.privacy import PrivateFiles, PrivateHomes, hub_homes
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, TraefikBinary, Venv
 from tljh.actions.system import AptPackages, Group, visudo_check
+from tljh.install.adopt import MovedAside, upstream_dynamic_config
 from tljh.install.hubsetup import AdminUsers, Passwords, PluginConfigDefaults, secret
 from tljh.install.userenv import ExtraPackages, UserEnvironment, UserRequirements
 from tljh.journal import Entry, Journal
 from tljh.paths import (
     ADMINS_GROUP,
     APT_PACKAGES,
-    HUB_REQUIREMENTS,
+    HUB_LOCK,
     TRAEFIK_REQUIREMENTS,
     TRAEFIK_VERSION,
     USERS_GROUP,
@@ -43,12 +45,22 @@ HUB_UP = "hub is up"
 PLUGIN_PACKAGES = "plugin apt packages"
 POST_INSTALL = "post-install hooks"
 ENVIRONMENT_STEPS = ("hub environment", "user environment")
-SUDOERS = f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
-# without a password, and keep their PATH (sudo -E pip install reaches the user environment).
-Defaults:%{ADMINS_GROUP} !env_reset
-Defaults:%{ADMINS_GROUP} !secure_path
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def sudoers(paths: Paths) -> str:
+    """Admins run anything as root without a password. The environment is reset as for everyone
+    (`sudo -E` keeps it, as the admin asks); PATH is always a secure_path that starts with the user
+    environment, so `sudo -E pip install ...` / `sudo -E conda install ...` install into it."""
+    secure_path = ":".join([str(paths.user_env / "bin"), *SYSTEM_PATH])
+    return f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
+# without a password; sudo finds the user environment's pip and conda first.
+Defaults:%{ADMINS_GROUP} secure_path="{secure_path}"
 %{ADMINS_GROUP} ALL=(ALL) NOPASSWD:ALL
 """
+
+
+SUDOERS = sudoers(Paths())  # the file of an install at the default prefix
 COMMANDS = ("tljh-config", "tljh")  # the hub venv's console scripts linked into /usr/bin
 
 
@@ -139,7 +151,7 @@ def install_steps(inputs: Inputs) -> list[Step]:
 def hub_env_actions(paths: Paths, hub_pip: Sequence[str] = ()) -> list[Action]:
     """The hub venv (made by the bootstrap), its pinned packages, traefik, then the hooks' hub packages."""
     hub: list[Action] = [Venv(paths.hub_env),
-                         PipRequirements(paths.hub_env, HUB_REQUIREMENTS),
+                         PipRequirements(paths.hub_env, HUB_LOCK, ("--require-hashes",)),
                          TraefikBinary(paths.hub_env, TRAEFIK_REQUIREMENTS, TRAEFIK_VERSION)]
     if hub_pip:
         hub.append(PipPackages(paths.hub_env, tuple(hub_pip)))
@@ -191,7 +203,10 @@ def access_steps(paths: Paths) -> list[Step]:
         Step("groups and sudo", [
             Group(USERS_GROUP),
             Group(ADMINS_GROUP),
-            File(paths.sudoers_file, SUDOERS, 0o440, paths.backups_dir, validate=visudo_check),
+            File(paths.sudoers_file, sudoers(paths), 0o440, paths.backups_dir, validate=visudo_check),
+            # homes a plugin's hook opened and state files older hubs made readable: private again
+            PrivateHomes(lambda: hub_homes(USERS_GROUP)),
+            PrivateFiles([paths.state_dir, paths.traefik_rules_dir, paths.last_good_dir]),  # not backups: kept as found
         ]),
         Step("tljh-config command", [command_link(paths, name) for name in COMMANDS]),
     ]
@@ -214,6 +229,7 @@ def config_steps(paths: Paths, admins: tuple[tuple[str, str | None], ...], answe
             *plugin_config,
             Passwords(paths.passwords_dbm, passwords),
             secret(paths.traefik_api_secret),
+            MovedAside(upstream_dynamic_config(paths), paths.backups_dir),
             KeptFile(paths.acme_json, lambda: b"", 0o600),
             File(paths.traefik_toml, lambda: render_static_config(config_file.load(paths.config_file), paths), 0o600),
             File(paths.traefik_tls_rules, lambda: render_tls_config(config_file.load(paths.config_file)), 0o600),

@@ -33,7 +33,7 @@ from tljh.paths import (
     MINIFORGE_SHA256,
     MINIFORGE_URL,
     MINIFORGE_VERSION,
-    USER_REQUIREMENTS,
+    USER_LOCK,
     Paths,
 )
 
@@ -90,13 +90,14 @@ class VenvUserEnvironment(UserEnvironment):
         if is_conda_env(env):
             raise UserEnvError(f"{env} is a conda environment; this machine's user environment is of kind "
                                "conda (use --user-env conda); it was left as it is")
-        if not is_empty_or_missing(env) and not (env / "pyvenv.cfg").exists():
+        unfinished = self.paths.user_env_unfinished.exists()  # a venv being made when a run was killed
+        if not unfinished and not is_empty_or_missing(env) and not (env / "pyvenv.cfg").exists():
             raise UserEnvError(f"{env} is not empty and is not a venv; it was left as it is. "
                                "Move it away to let the installer put a venv there.")
 
     def actions(self, extra: ExtraPackages) -> list[Action]:
         env = self.paths.user_env
-        actions: list[Action] = [Venv(env), PipRequirements(env, USER_REQUIREMENTS)]
+        actions: list[Action] = [Venv(env, unfinished=self.paths.user_env_unfinished), user_packages(env)]
         return actions + pip_extras(env, extra)
 
 
@@ -150,11 +151,16 @@ class CondaUserEnvironment(UserEnvironment):
         actions: list[Action] = [
             Miniforge(env, self.installer, self.paths.user_env_unfinished),
             CondaFloors(env, CONDA_FLOORS, CONDA_CHANNEL),
-            PipRequirements(env, USER_REQUIREMENTS),
+            user_packages(env),
         ]
         if extra.conda:
             actions.append(CondaPackages(env, extra.conda, extra.conda_channels or (CONDA_CHANNEL,)))
         return actions + pip_extras(env, extra)
+
+
+def user_packages(env: Path) -> PipRequirements:
+    """The base user packages from their lock, hash-checked; packages users upgraded are kept."""
+    return PipRequirements(env, USER_LOCK, ("--require-hashes",), keep_newer=True)
 
 
 def pip_extras(env: Path, extra: ExtraPackages) -> list[Action]:

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Generate or check the lock files of the hub and user environments.
+
+    python3 tools/lock.py            # (re)generate every lock from its requirements file
+    python3 tools/lock.py --upgrade  # the same, letting every transitive pin move to its newest release
+    python3 tools/lock.py --check    # exit 1 when a lock is out of date with its requirements (offline)
+
+Each `tljh/install/requirements/NAME.txt` (the direct requirements, exact pins) has a lock
+`NAME.lock`: every package the environment gets, transitive ones included, pinned, with the sha256
+of every file the package index has for it, made by `uv pip compile --universal --generate-hashes`
+for Python 3.10 and newer on any platform (environment markers pick per Python version and
+architecture; x86_64 and aarch64 wheels are both hashed). The installer installs it with
+`pip install --require-hashes`. A lock records the sha256 of the requirements file it was made
+from; --check compares it, and checks that every direct pin is in the lock at its version.
+Regenerating keeps the existing transitive pins unless --upgrade is given (uv reads the old lock).
+
+uv is taken from PATH or beside this Python (`pip install uv`). The hashes are those of the files on
+the index uv resolves against (UV_INDEX_URL; default PyPI); a mirror of that index serves the same
+files, so the locks work through a mirror configured in pip.conf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REQUIREMENTS_DIR = Path(__file__).resolve().parent.parent / "tljh" / "install" / "requirements"
+LOCKED = ("hub", "user-venv")  # traefik.txt is hashed by hand: one package, --no-deps
+PYTHON_FLOOR = "3.10"
+INPUT_LINE = re.compile(r"^# input: (?P<name>\S+) sha256=(?P<digest>[0-9a-f]{64})$", re.M)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def header(requirements: Path) -> str:
+    return (f"# Lock of {requirements.name}: every package, pinned with hashes. Do not edit: "
+            "regenerate with `python3 tools/lock.py`.\n"
+            f"# input: {requirements.name} sha256={digest(requirements)}\n")
+
+
+def uv() -> str:
+    found = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    if not Path(found).exists():
+        sys.exit("uv is needed to generate the locks: pip install uv")
+    return found
+
+
+def generate(name: str, upgrade: bool) -> None:
+    requirements, lock = REQUIREMENTS_DIR / f"{name}.txt", REQUIREMENTS_DIR / f"{name}.lock"
+    argv = [uv(), "pip", "compile", "--quiet", "--universal", "--python-version", PYTHON_FLOOR,
+            "--generate-hashes", "--no-header", "--native-tls", str(requirements), "-o", str(lock)]
+    subprocess.run([*argv, *(["--upgrade"] if upgrade else [])], check=True)
+    body = lock.read_text()
+    lock.write_text(header(requirements) + body.replace(str(REQUIREMENTS_DIR) + "/", ""))
+    print(f"wrote {lock}")
+
+
+def direct_pins(text: str) -> dict[str, tuple[str, str]]:
+    """{canonical name: (version, marker)} of `name==version[; marker]` lines (comments, options skipped)."""
+    pins = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        spec, _, marker = line.partition(";")
+        spec = spec.split("--hash")[0].strip()
+        name, _, version = spec.partition("==")
+        pins[re.sub(r"[-_.]+", "-", re.split(r"[\[\s]", name.strip())[0]).lower() + "|" + marker.strip()] = (
+            version.strip(), marker.strip())
+    return pins
+
+
+def problems(name: str, directory: Path = REQUIREMENTS_DIR) -> list[str]:
+    """Why NAME.lock is out of date with NAME.txt ([] when it is not)."""
+    requirements, lock = directory / f"{name}.txt", directory / f"{name}.lock"
+    if not lock.is_file():
+        return [f"{lock.name} is missing"]
+    text = lock.read_text()
+    found = INPUT_LINE.search(text)
+    if found is None or found["name"] != requirements.name:
+        return [f"{lock.name} does not say which requirements file it was made from"]
+    out = []
+    if found["digest"] != digest(requirements):
+        out.append(f"{requirements.name} changed since {lock.name} was generated")
+    locked = {key.split("|")[0]: version for key, (version, _) in direct_pins(text).items()}
+    for key, (version, _) in direct_pins(requirements.read_text()).items():
+        project = key.split("|")[0]
+        if version and project not in locked:
+            out.append(f"{project} is in {requirements.name} but not in {lock.name}")
+    for line in re.findall(r"^[A-Za-z0-9].*$", text, re.M):
+        if "==" not in line or not line.rstrip().endswith("\\"):
+            out.append(f"{lock.name}: {line.split()[0]} is not pinned with hashes")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that every lock is up to date")
+    parser.add_argument("--upgrade", action="store_true", help="let every pin move to its newest release")
+    args = parser.parse_args(argv)
+    if args.check:
+        found = [p for name in LOCKED for p in problems(name)]
+        for problem in found:
+            print(f"out of date: {problem}", file=sys.stderr)
+        if found:
+            print("regenerate the locks with `python3 tools/lock.py` and commit them", file=sys.stderr)
+        return 1 if found else 0
+    for name in LOCKED:
+        generate(name, args.upgrade)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
