@@ -399,6 +399,7 @@ def markdown(r: dict[str, Any]) -> str:
                      "met" if c["succeeded"] else "missed"))
     steps = "\n".join(f"| {name} | {seconds} s |" for name, seconds in ins["steps_s"].items())
     table = "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+    phases = r["reload"].get("last_reload_phases_s")
     loads = "; ".join(f"{n}: {s['host_load_before_after'][0]} → {s['host_load_before_after'][1]}"
                       for n, s in r["storms"].items())
     return (
@@ -408,8 +409,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"venv user environment, warm package index: `sudo python3 benchmarks/whole_product.py`. "
         f"The host is shared: other test machines may run at the same time (host load at each storm: {loads}).\n\n"
         f"| measure | result | target | |\n| --- | --- | --- | --- |\n{table}\n\n"
-        f"Reload phases of the last reload (s after systemd's \"Stopping\"): {r['reload'].get('last_reload_phases_s')}.\n\n"
-        f"Install steps (bootstrap steps, then the installer's; the environments run side by side):\n\n"
+        + (f"Phases of the last reload (s after systemd's \"Stopping\"): {phases}.\n\n" if phases else "")
+        + "Install steps (bootstrap steps, then the installer's; the environments run side by side):\n\n"
         f"| step | seconds |\n| --- | --- |\n{steps}\n\n"
         f"Floor parts (each alone, no cache): apt {fl['apt_s']} s, hub packages {fl['hub_packages_s']} s, "
         f"traefik {fl['traefik_s']} s, user packages {fl['user_packages_s']} s.\n"
