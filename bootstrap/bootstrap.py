@@ -226,12 +226,20 @@ def missing_apt_packages() -> list[str]:
     return [p for p in APT_PACKAGES if p not in installed]
 
 
+def dpkg_interrupted() -> bool:
+    """Whether dpkg has half-installed or half-configured packages (`dpkg --audit` lists them)."""
+    audit = subprocess.run(["dpkg", "--audit"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return bool(audit.stdout.strip())
+
+
 def ensure_apt_packages(log: Path) -> None:
     missing = missing_apt_packages()
     if not missing:
         return
     wait_for_dpkg_lock()
     os.environ["DEBIAN_FRONTEND"] = "noninteractive"
+    if dpkg_interrupted():  # a previous run (or another apt) was killed mid-install
+        run(["dpkg", "--configure", "-a"], log)
     apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
     run([*apt, "update"], log)
     for package in missing:

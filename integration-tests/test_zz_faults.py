@@ -7,6 +7,8 @@ configuration, which the last one checks with a no-op re-run of the installer.
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -94,6 +96,11 @@ def user(admin_server: HubClient) -> HubClient:
 
 def test_reload_repairs_an_unreadable_rules_file(machine: Machine, session_config: bytes, user: HubClient,
                                                   hub_url: str) -> None:
+    """Measured before: "tljh-config: unexpected error: TomlDecodeError", nothing repaired.
+
+    The hub is stopped first, so that it cannot rewrite the file itself before the reload runs.
+    """
+    machine.run(["systemctl", "stop", "jupyterhub"])
     rules = machine.host_path(RULES)
     rules.write_text(rules.read_text() + "garbage appended by a full disk [\n")
     result = tljh_config(machine, "reload")
@@ -110,6 +117,7 @@ def test_a_reload_interrupted_during_the_wait_restores_the_last_good_config(
     assert tljh_config(machine, "set", "limits.cpu", "1").returncode == 0
     driven = machine.run(["python3", "-c", INTERRUPT_DRIVER, signame], timeout=300).stdout
     code, _, stderr = driven.partition("\n")
+    print(f"\nreload interrupted by {signame}: {stderr.strip().splitlines()[-1]}", file=sys.stderr)
     assert code.strip() == "130", driven
     assert f"interrupted by {signame}" in stderr and "serving with it again" in stderr, stderr
     assert machine.host_path(CONFIG).read_bytes() == session_config
@@ -137,6 +145,127 @@ def test_a_sigkilled_service_comes_back_and_users_keep_their_servers(
     assert user.evaluate("6 * 7") == "42"
 
 
+@pytest.mark.parametrize("damage", ["rm -f", "truncate -s 0"])
+def test_the_hub_rewrites_a_lost_rules_file_while_it_runs(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, damage: str
+) -> None:
+    hub_since = active_since(machine, "jupyterhub")
+    machine.run(["sh", "-c", f"{damage} {RULES}"])
+    start = time.monotonic()
+    seconds = wait_until_answering(hub_url, timeout=30)
+    user.open_server()
+    print(f"\nrules.toml damaged ({damage}): routes back after {time.monotonic() - start:.1f}s "
+          f"(hub API after {seconds:.1f}s)", file=sys.stderr)
+    assert active_since(machine, "jupyterhub") == hub_since  # without a restart
+
+
+# ---------------------------------------------------------------- a failed upgrade leaves the hub serving
+
+HUB_TXT_GLOB = "/opt/tljh/hub/lib/python3*/site-packages/tljh/install/requirements/hub.txt"
+
+
+def hub_txt(machine: Machine) -> str:
+    """The hub's pinned requirements as installed (the file the installer reads)."""
+    return machine.run(["sh", "-c", f"ls {HUB_TXT_GLOB}"]).stdout.strip()
+CLOSED_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on port 9
+
+
+@pytest.mark.parametrize("failure", ["missing plugin", "missing pinned package", "index unreachable"])
+def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
+    failure: str,
+) -> None:
+    argv = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
+    env: dict[str, str] = {}
+    extra_pin = {"missing pinned package": "tljh-no-such-package-zz==1.0", "index unreachable": "tabulate==0.9.0"}
+    pins = hub_txt(machine)
+    if failure == "missing plugin":
+        argv += ["--plugin", "tljh-no-such-plugin-zz==1.0"]
+    else:
+        machine.run(["sh", "-c", f"cp {pins} /root/hub.txt && echo {extra_pin[failure]} >> {pins}"])
+    if failure == "index unreachable":
+        env = {"PIP_INDEX_URL": CLOSED_INDEX, "PIP_RETRIES": "2", "PIP_TIMEOUT": "3"}
+    dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
+    before, hub_since = machine.run(dists).stdout, active_since(machine, "jupyterhub")
+    try:
+        result = machine.run(argv, env=env, check=False, timeout=BOOTSTRAP_TIMEOUT)
+    finally:
+        if failure != "missing plugin":
+            machine.run(["cp", "/root/hub.txt", pins])
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, tail(output, 40)
+    assert "hub environment" in output or "plugin" in output, tail(output, 40)
+    if failure == "index unreachable":
+        assert "127.0.0.1" in output, tail(output, 40)  # says where it could not fetch from
+    assert machine.run(dists).stdout == before  # nothing half-installed
+    assert active_since(machine, "jupyterhub") == hub_since and hub_answers(hub_url)
+    user.open_server()
+    machine.run(["systemctl", "restart", "jupyterhub"])  # the next restart meets the same, whole env
+    wait_until_answering(hub_url)
+    user.open_server()
+
+
+def test_an_upgrade_killed_half_way_is_put_back_before_the_hub_starts_again(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
+) -> None:
+    """SIGKILL to the installer's process group while pip upgrades the hub env; then a restart (as a reboot would)."""
+    installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
+    dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
+    before, pins = machine.run(dists).stdout, hub_txt(machine)
+    machine.run(["sh", "-c", f"cp {pins} /root/hub.txt && echo tabulate==0.9.0 >> {pins}"])
+    script = (f"setsid {shlex.join(installer)} > /root/killed.log 2>&1 & pid=$!; "
+              "for i in $(seq 1200); do [ -e /opt/tljh/state/hub-env.upgrading ] && pgrep -f 'pip install' >/dev/null && break; sleep 0.05; done; "
+              "kill -KILL -- -$pid; wait $pid; ls -d /opt/tljh/hub.previous /opt/tljh/state/hub-env.upgrading")
+    try:
+        killed = machine.run(["bash", "-c", script], check=False, timeout=BOOTSTRAP_TIMEOUT)
+        assert "/opt/tljh/hub.previous" in killed.stdout, killed.stdout + killed.stderr  # killed while upgrading
+        machine.run(["systemctl", "restart", "jupyterhub"])
+        wait_until_answering(hub_url)
+        assert machine.run(dists).stdout == before  # the env as it was before the upgrade
+        assert not machine.succeeds(["ls", "/opt/tljh/hub.previous"])
+    finally:
+        machine.run(["cp", "/root/hub.txt", pins])  # (the copy was taken after the pin was added)
+    user.open_server()
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+def test_a_full_disk_leaves_config_yaml_whole_and_says_where(machine: Machine, session_config: bytes) -> None:
+    """config.yaml's directory on a small file system that is then filled up."""
+    fill = ("cp -a /opt/tljh/config/. /root/config-copy/ && mount -t tmpfs -o size=256k,mode=700 tmpfs /opt/tljh/config"
+            " && cp -a /root/config-copy/. /opt/tljh/config/ && (dd if=/dev/zero of=/opt/tljh/config/filler bs=4k || true)")
+    machine.run(["sh", "-c", f"mkdir -p /root/config-copy && {fill}"])
+    try:
+        full = tljh_config(machine, "set", "limits.cpu", "3")
+        assert full.returncode == 1
+        assert full.stderr.startswith("tljh-config: no space left on the file system of /opt/tljh/config to write "
+                                      "config.yaml"), full.stderr
+        assert machine.run(["cat", CONFIG]).stdout.encode() == session_config  # inside: the host does not see the mount
+        machine.run(["rm", "/opt/tljh/config/filler"])
+        assert tljh_config(machine, "set", "limits.cpu", "3").returncode == 0  # after freeing space
+    finally:
+        machine.run(["umount", "/opt/tljh/config"])
+    assert machine.host_path(CONFIG).read_bytes() == session_config
+
+
+# ---------------------------------------------------------------- one install at a time
+
+
+def test_a_second_install_stops_naming_the_first(machine: Machine, session_config: bytes, admin_name: str,
+                                                 admin_password: str) -> None:
+    installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
+    bootstrap = ["python3", "/srv/tljh/bootstrap/bootstrap.py", *bootstrap_argv(admin_name, admin_password)]
+    script = (f"{shlex.join(installer)} > /root/first.log 2>&1 & first=$!; "
+              "for i in $(seq 100); do grep -q \"pid $first, the installer\" /opt/tljh/.install.lock && break; sleep 0.1; done; "
+              f"{shlex.join(bootstrap)} 2>&1; echo second=$? first=$first; wait $first; echo first=$?")
+    out = machine.run(["bash", "-c", script], timeout=BOOTSTRAP_TIMEOUT).stdout
+    first_pid = re.search(r"second=1 first=(\d+)", out)
+    assert first_pid, out
+    assert f"another install is running on this machine (pid {first_pid.group(1)}, the installer" in out, out
+    assert out.rstrip().endswith("first=0"), out + machine.run(["cat", "/root/first.log"]).stdout
+
+
 # ---------------------------------------------------------------- the installer's record stays current
 
 
@@ -154,3 +283,30 @@ def test_a_rerun_after_a_reload_restarts_nothing(machine: Machine, session_confi
     assert result.returncode == 0, tail(result.stdout + result.stderr, 60)
     assert {unit: active_since(machine, unit) for unit in SERVICES} == before
     assert hub_answers(hub_url)
+
+
+# ---------------------------------------------------------------- power cut and boot
+
+
+@pytest.mark.one_distro
+def test_after_a_power_cut_with_a_broken_rules_file_the_machine_comes_back_serving(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
+    admin_account: str,
+) -> None:
+    """Power cut right after a bad write (garbage appended to rules.toml): hub, proxy and logins come
+    back by themselves, the user's files are intact, and the server that was running starts again."""
+    home_file = f"/home/{admin_account}/kept-across-reboot.txt"
+    machine.run(["sh", "-c", f"echo data > {home_file} && chown {admin_account}: {home_file}"])
+    rules = machine.host_path(RULES)
+    rules.write_text(rules.read_text() + "garbage [\n")
+    seconds = machine.power_cycle(hard=True)
+    answered = wait_until_answering(hub_url, timeout=90)
+    print(f"\nbooted in {seconds:.1f}s; the hub answered {answered:.1f}s later", file=sys.stderr)
+    assert machine.run(["cat", home_file]).stdout == "data\n"
+    fresh = HubClient(hub_url)
+    fresh.login(admin_name, admin_password)
+    fresh.start_server()
+    fresh.open_server()
+    assert fresh.evaluate("6 * 7") == "42"
+    user.start_server()  # the session's client too: the files after this one expect its server running
+    user.open_server()

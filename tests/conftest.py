@@ -35,10 +35,10 @@ def bootstrap():
     return module
 
 
-# Stand-ins for the system commands the actions run (systemctl, dpkg-query, apt-get, groupadd,
+# Stand-ins for the system commands the actions run (systemctl, dpkg, dpkg-query, apt-get, groupadd,
 # groupdel, visudo, journalctl), first on PATH. Each logs its argv to calls.log and keeps its
-# state as files: enabled.UNIT, active.UNIT, nrestarts.UNIT, installed.PKG (crashes.UNIT: a
-# (re)start leaves the unit inactive); visudo refuses a
+# state as files: enabled.UNIT, active.UNIT, nrestarts.UNIT, installed.PKG, dpkg-interrupted
+# (crashes.UNIT: a (re)start leaves the unit inactive); visudo refuses a
 # file containing "BROKEN".
 FAKE_COMMANDS = {
     "systemctl": r"""
@@ -69,6 +69,13 @@ install=no
 for a in "$@"; do
   case "$a" in install) install=yes ;; -*|*=*|update|--yes) ;; *) [ $install = yes ] && touch "$STATE/installed.$a" ;; esac
 done
+exit 0
+""",
+    "dpkg": r"""
+case "$1" in
+  --audit) [ -e "$STATE/dpkg-interrupted" ] && echo "The following packages are only half configured: x" ;;
+  --configure) rm -f "$STATE/dpkg-interrupted" ;;
+esac
 exit 0
 """,
     "groupadd": "",

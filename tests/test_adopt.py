@@ -41,3 +41,21 @@ def test_dynamic_toml_is_moved_aside_once_and_put_back_by_revert(paths):
     [entry] = journal.entries()
     action.revert(entry)
     assert upstream_dynamic_config(paths).exists() and not moved.exists()
+
+
+def test_a_python_39_user_env_is_reported_with_its_pip_packages(paths):
+    upstream_layout(paths)
+    (paths.user_env / "conda-meta" / "python-3.9.18-h0_cpython.json").write_text("{}")
+    site = paths.user_env / "lib/python3.9/site-packages"
+    for name, installer in (("tabulate-0.9.0", "pip"), ("numpy-1.26.0", "conda")):
+        (site / f"{name}.dist-info").mkdir(parents=True)
+        (site / f"{name}.dist-info" / "INSTALLER").write_text(installer + "\n")
+    report = "\n".join(adoption_report(paths))
+    assert "the user environment has Python 3.9.18" in report
+    assert "1 package(s) installed there with pip" in report and "(sudo -E pip install ...): tabulate\n" in report
+
+
+def test_a_python_310_user_env_has_no_warning(paths):
+    upstream_layout(paths)
+    (paths.user_env / "conda-meta" / "python-3.10.4-h0_cpython.json").write_text("{}")
+    assert "warning" not in "\n".join(adoption_report(paths))

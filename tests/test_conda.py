@@ -346,3 +346,29 @@ def test_unused_download_is_discarded(paths, server, standin_env):
     env.discard_downloads()
     assert not list(paths.prefix.glob(".miniforge-*"))
     assert not paths.user_env.exists()
+
+
+def test_an_unreachable_mirror_is_retried_with_backoff_then_named(tmp_path):
+    import socket
+
+    from tljh.actions.conda import download
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    url = f"http://127.0.0.1:{port}/Miniforge3.sh"
+    with pytest.raises(UserEnvError, match=rf"from {url} \(4 attempts\): .*refused.*TLJH_MINIFORGE_URL"):
+        download(url, tmp_path / "Miniforge3.sh", sleep=waits.append)
+    assert waits == [1.0, 2.0, 4.0]
+    assert not (tmp_path / "Miniforge3.sh").exists()
+
+
+def test_a_missing_file_is_not_retried(paths, server, tmp_path):
+    from tljh.actions.conda import download
+
+    url, _ = server
+    waits: list[float] = []
+    with pytest.raises(UserEnvError, match=rf"from {url}/nothing-here.sh: HTTP Error 404"):
+        download(f"{url}/nothing-here.sh", tmp_path / "x.sh", sleep=waits.append)
+    assert waits == []

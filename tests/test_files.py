@@ -203,3 +203,39 @@ def test_symlink_updates_our_own_old_link_and_revert_restores_it(tmp_path, journ
     assert os.readlink(path) == str(bin_dir / "tljh-config")
     revert_all(link, journal)
     assert os.readlink(path) == str(bin_dir / "old-tljh-config")
+
+
+def test_a_full_disk_leaves_the_file_as_it_was_and_says_where_and_how_much(tmp_path, monkeypatch):
+    import errno
+
+    from tljh.actions import files
+
+    target = tmp_path / "config.yaml"
+    target.write_bytes(b"users: {}\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(files.DiskFull) as raised:
+        files.write_atomic(target, b"x" * 1000, 0o600)
+    assert f"no space left on the file system of {tmp_path} to write config.yaml (1000 bytes needed" in str(raised.value)
+    assert f"{target} was left as it was" in str(raised.value)
+    assert target.read_bytes() == b"users: {}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]  # no temporary file left
+
+
+def test_tljh_config_says_disk_full_in_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from tljh.actions import files
+    from tljh.cli import tljh_config
+
+    config = tmp_path / "config.yaml"
+    config.write_text("limits:\n  cpu: 1\n")
+    monkeypatch.setattr(tljh_config.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    assert tljh_config.main(["--config-path", str(config), "set", "limits.cpu", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tljh-config: no space left on the file system of") and "Traceback" not in err
+    assert config.read_text() == "limits:\n  cpu: 1\n"

@@ -50,3 +50,15 @@ def test_null_journal_records_nothing():
     journal = NullJournal()
     journal.record(Entry("file", "/x", "create"))
     assert journal.entries() == []
+
+
+def test_a_line_torn_by_a_killed_run_is_skipped_and_the_next_entry_starts_a_line(tmp_path):
+    from tljh.journal import Entry, Journal
+
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.record(Entry("file", "/a", "create"))
+    with open(journal.path, "a") as f:
+        f.write('{"kind": "file", "tar')  # SIGKILL mid-write
+    assert [e.target for e in journal.entries()] == ["/a"]
+    journal.record(Entry("file", "/b", "create"))
+    assert [e.target for e in journal.entries()] == ["/a", "/b"]

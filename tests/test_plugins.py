@@ -269,6 +269,7 @@ def _env_with(tmp_path, *dists):
     site.mkdir(parents=True)
     for dist in dists:
         (site / f"{dist}.dist-info").mkdir()
+        (site / f"{dist}.dist-info" / "RECORD").write_text("")
     return tmp_path / "env"
 
 

@@ -8,6 +8,7 @@ def fake_venv(root, *dist_infos):
     site.mkdir(parents=True)
     for name in dist_infos:
         (site / f"{name}.dist-info").mkdir()
+        (site / f"{name}.dist-info" / "RECORD").write_text("")
     (site / "not_a_dist").mkdir()
     return root
 
@@ -109,6 +110,62 @@ def test_venv_user_environment_adds_extra_pip_packages_only_when_asked(tmp_path)
     assert extra.specs == ("tree-sitter",) and extra.env == tmp_path / "user"
 
 
+def test_an_interrupted_pip_install_counts_as_missing_and_its_dist_info_goes(tmp_path):
+    """pip writes RECORD last: a dist-info without it is what a killed pip leaves behind."""
+    from tljh.actions.python import remove_broken_dists
+
+    env = fake_venv(tmp_path / "env", "alpha-1.0", "beta-2.0")
+    site = env / "lib/python3.11/site-packages"
+    (site / "beta-2.0.dist-info" / "RECORD").unlink()
+    assert installed_versions(env) == {"alpha": "1.0"}
+    assert remove_broken_dists(env) == [site / "beta-2.0.dist-info"]
+    assert not (site / "beta-2.0.dist-info").exists() and (site / "alpha-1.0.dist-info").exists()
+
+
+def test_in_a_conda_env_only_pips_own_unfinished_installs_count_as_broken(tmp_path):
+    from tljh.actions.python import remove_broken_dists
+
+    env = fake_venv(tmp_path / "env", "conda_made-1.0", "pip_made-2.0")
+    (env / "conda-meta").mkdir()
+    site = env / "lib/python3.11/site-packages"
+    for name in ("conda_made-1.0", "pip_made-2.0"):
+        (site / f"{name}.dist-info" / "RECORD").unlink()
+    (site / "pip_made-2.0.dist-info" / "INSTALLER").write_text("pip\n")
+    assert installed_versions(env) == {"conda-made": "1.0"}
+    assert remove_broken_dists(env) == [site / "pip_made-2.0.dist-info"]
+
+
+def test_a_venv_whose_creation_was_interrupted_is_made_again(tmp_path):
+    from tljh.actions.python import Venv
+
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin/python").touch()
+    assert [c.what for c in Venv(env).plan()] == ["recreate"]  # python there, pip never finished
+    fake_venv(env, "pip-24.0")
+    assert Venv(env).plan() == []
+
+
+def test_a_venv_being_made_when_the_run_was_killed_is_made_again_and_not_refused(paths):
+    """The marker is there from before `python -m venv` starts until it ends."""
+    from tljh.actions.python import Venv
+    from tljh.install.userenv import VenvUserEnvironment
+
+    env = paths.user_env
+    (env / "lib").mkdir(parents=True)  # what venv makes first, before pyvenv.cfg
+    paths.state_dir.mkdir(parents=True)
+    paths.user_env_unfinished.write_text(f"{env}\n")
+    VenvUserEnvironment(paths).check()  # not refused as "not a venv"
+    assert [c.what for c in Venv(env, unfinished=paths.user_env_unfinished).plan()] == ["recreate"]
+    paths.user_env_unfinished.unlink()
+    from tljh.actions.conda import UserEnvError
+
+    import pytest
+
+    with pytest.raises(UserEnvError, match="is not empty and is not a venv"):
+        VenvUserEnvironment(paths).check()
+
+
 def test_read_pins_with_an_environment_keeps_only_lines_whose_marker_holds():
     text = ('a==1 ; python_full_version < "3.11" \\\n    --hash=sha256:aa\n'
             'a==2 ; python_full_version >= "3.11" \\\n    --hash=sha256:bb\n'
@@ -147,3 +204,14 @@ def test_lock_plan_for_a_user_env_keeps_newer_packages(tmp_path):
     assert without_projects(lock.read_text(), {"alpha"}).split() == [
         "beta==2.0", "--hash=sha256:bb"]
     assert PipRequirements(env, lock).plan() == [Change("install", "alpha"), Change("install", "beta")]
+
+
+def test_installed_versions_reads_the_egg_info_an_old_pip_leaves(tmp_path):
+    from tljh.actions.python import installed_versions
+
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    (site / "onetimepass-1.0.1-py3.11.egg-info").mkdir(parents=True)
+    (site / "jupyterhub-6.1.1.dist-info").mkdir()
+    (site / "jupyterhub-6.1.1.dist-info" / "RECORD").write_text("")
+    (site / "Foo_Bar-2.0.egg-info").mkdir()
+    assert installed_versions(tmp_path) == {"onetimepass": "1.0.1", "jupyterhub": "6.1.1", "foo-bar": "2.0"}

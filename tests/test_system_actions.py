@@ -13,7 +13,7 @@ from tljh.actions import Change
 from tljh.actions.files import File
 from tljh.actions.system import APT_LOCK_TIMEOUT_SECONDS, AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, fingerprint
-from tljh.install.installer import SUDOERS, access_steps
+from tljh.install.installer import access_steps, sudoers as sudoers_text
 from tljh.journal import Entry, Journal
 from tljh.run import CommandError
 
@@ -84,7 +84,7 @@ def test_changed_inputs_restart_the_running_service(service, fake_commands, jour
     assert action.plan() == [Change("restart", UNIT)]
     fake_commands.forget_calls()
     assert action.apply(journal) == [Change("restart", UNIT)]
-    assert [c for c in fake_commands.calls() if " is-" not in c] == [f"systemctl restart {UNIT}"]
+    assert [c for c in fake_commands.calls() if " is-" not in c] == ["systemctl daemon-reload", f"systemctl restart {UNIT}"]
     assert action.plan() == []
 
 
@@ -198,6 +198,17 @@ def test_apt_journals_then_updates_and_installs_the_missing_ones_only(fake_comma
     assert not [c for c in fake_commands.calls() if c.startswith("apt-get")]
 
 
+def test_apt_first_finishes_what_a_killed_run_left_half_done(fake_commands, journal):
+    """apt-get refuses to work after an interrupted dpkg until `dpkg --configure -a` has run."""
+    fake_commands.set("dpkg-interrupted")
+    AptPackages(["curl"]).apply(journal)
+    calls = [c for c in fake_commands.calls() if c.startswith(("dpkg ", "apt-get"))]
+    assert calls[:2] == ["dpkg --audit", "dpkg --configure -a"] and calls[2].startswith("apt-get")
+    fake_commands.forget_calls()
+    AptPackages(["sudo"]).apply(journal)
+    assert "dpkg --configure -a" not in fake_commands.calls()
+
+
 def test_apt_revert_keeps_the_package_and_says_so(fake_commands):
     AptPackages(["curl"]).revert(Entry("apt", "curl", "install"))  # python3, sudo: the rest of the system uses them
     assert fake_commands.calls() == []
@@ -222,11 +233,11 @@ def test_the_sudoers_file_is_validated_before_it_is_put_in_place(fake_commands, 
     sudoers = next(a for s in access_steps(paths) for a in s.actions
                    if isinstance(a, File) and a.path == paths.sudoers_file)
     assert sudoers.mode == 0o440
-    monkeypatch.setattr(sudoers, "_content", "BROKEN\n" + SUDOERS)
+    monkeypatch.setattr(sudoers, "_content", "BROKEN\n" + sudoers_text(paths))
     with pytest.raises(CommandError):
         sudoers.apply(journal)
     assert not paths.sudoers_file.exists()
-    monkeypatch.setattr(sudoers, "_content", SUDOERS)
+    monkeypatch.setattr(sudoers, "_content", sudoers_text(paths))
     sudoers.apply(journal)
-    assert paths.sudoers_file.read_text() == SUDOERS
+    assert paths.sudoers_file.read_text() == sudoers_text(paths)
     assert sum(c.startswith("visudo -cf") for c in fake_commands.calls()) == 2

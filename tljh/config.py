@@ -133,8 +133,11 @@ def locked(path: Path, what: str, wait: float | None = None) -> Iterator[None]:
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         _acquire(fd, lock_path, wait)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}: {what}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}: {what}\n".encode(), 0)
+        except OSError:
+            pass  # who holds it is only a courtesy; a full disk must not stop the command
         try:
             yield
         finally:

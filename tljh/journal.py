@@ -64,21 +64,31 @@ class Journal:
     def _write(self, entry: Entry) -> None:
         if not entry.run:
             entry = Entry(**{**asdict(entry), "run": self.run})
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        torn = os.fstat(fd).st_size > 0 and os.pread(fd, 1, os.fstat(fd).st_size - 1) != b"\n"
         with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
+            # a run killed mid-append left a torn last line: start on a line of our own
+            f.write(("\n" if torn else "") + json.dumps(asdict(entry), sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
     def entries(self) -> list[Entry]:
         if not self.path.exists():
             return []
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        return [Entry.from_json(line) for line in lines if line.strip()]
+        lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [entry for entry in map(_parsed, lines) if entry is not None]
 
     def reversed(self) -> Iterator[Entry]:
         """Entries newest first: the order in which to undo them."""
         return reversed(self.entries())
+
+
+def _parsed(line: str) -> Entry | None:
+    """The entry on one line; None for a blank line or one torn by a run killed mid-append."""
+    try:
+        return Entry.from_json(line) if line.strip() else None
+    except (ValueError, TypeError):
+        return None
 
 
 class NullJournal(Journal):

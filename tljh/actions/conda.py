@@ -7,10 +7,13 @@ proxy variables): channels are given by name, never as URLs of our choosing.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import http.client
 import re
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -76,27 +79,58 @@ def below(version: str, floor: str) -> bool:
         return True
 
 
-def download(url: str, dest: Path) -> str:
+DOWNLOAD_ATTEMPTS = 4  # then one message; waits of 1, 2, 4 s between them
+
+
+def download(url: str, dest: Path, attempts: int = DOWNLOAD_ATTEMPTS, sleep: Callable[[float], None] = time.sleep) -> str:
     """Copy url (http, https or file URL, or a local path) to dest; the sha256 of what was written.
 
-    Raises UserEnvError naming the URL when it cannot be read.
+    A network failure (refused, reset, timed out, a 5xx answer) is retried with backoff, up to
+    `attempts` tries; then, or at once for an answer that will not change (404, a missing
+    file, a full disk), UserEnvError names the URL and what went wrong. dest is removed on failure.
     """
-    try:
-        if urlsplit(url).scheme in ("http", "https", "file"):
-            source = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS)
-        else:
-            source = open(url, "rb")  # noqa: SIM115 -- closed by the with below
-        with source, open(dest, "wb") as out:
-            digest = hashlib.sha256()
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-    except (OSError, ValueError, urllib.error.URLError) as e:
-        raise UserEnvError(
-            f"could not download the Miniforge installer from {url}: {e}; "
-            "set TLJH_MINIFORGE_URL to a mirror URL or a local copy of it"
-        ) from None
+    for attempt in range(1, attempts + 1):
+        try:
+            return _copy(url, dest)
+        except (OSError, ValueError) as e:
+            dest.unlink(missing_ok=True)
+            if attempt == attempts or not _transient(e):
+                tries = f" ({attempt} attempts)" if attempt > 1 else ""
+                raise UserEnvError(
+                    f"could not download the Miniforge installer from {url}{tries}: {_reason(e, dest)}; "
+                    "set TLJH_MINIFORGE_URL to a mirror URL or a local copy of it"
+                ) from None
+            sleep(2.0 ** (attempt - 1))
+    raise AssertionError("not reached")
+
+
+def _copy(url: str, dest: Path) -> str:
+    if urlsplit(url).scheme in ("http", "https", "file"):
+        source = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS)
+    else:
+        source = open(url, "rb")  # noqa: SIM115 -- closed by the with below
+    with source, open(dest, "wb") as out:
+        digest = hashlib.sha256()
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
     return digest.hexdigest()
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether trying again may help: a network failure or a server error, not a refusal or a local problem."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code >= 500 or error.code == 429
+    if isinstance(error, urllib.error.URLError):
+        return not isinstance(error.reason, FileNotFoundError)
+    return isinstance(error, (ConnectionError, TimeoutError, http.client.HTTPException))
+
+
+def _reason(error: BaseException, dest: Path) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        free = shutil.disk_usage(dest.parent).free // (1 << 20)
+        return f"no space left in {dest.parent} ({free} MiB free; the installer needs about 100 MiB)"
+    return str(error)
 
 
 def install_command(prefix: Path, specs: list[str], channels: tuple[str, ...]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -13,8 +14,33 @@ from tljh.actions import Action, Change
 from tljh.journal import Entry, Journal
 
 
+class DiskFull(OSError):
+    """No space was left to write a file; the file that was there is unchanged. Says where and how much."""
+
+    def __init__(self, path: Path, needed: int) -> None:
+        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
+        super().__init__(errno.ENOSPC, f"no space left on the file system of {path.parent} to write {path.name} "
+                         f"({needed} bytes needed, {free} free); {path} was left as it was. Free some space "
+                         "and run the command again")
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def write_atomic(path: Path, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
-    """Ensure path holds data with mode and owner, replacing it in one rename (never half-written)."""
+    """Ensure path holds data with mode and owner, replacing it in one rename (never half-written).
+
+    On a full disk the file at path is left as it was and DiskFull says where and how much.
+    """
+    try:
+        _write_atomic(path, data, mode, uid, gid)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(e, DiskFull):
+            raise DiskFull(path, len(data)) from None
+        raise
+
+
+def _write_atomic(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -102,12 +102,50 @@ def older(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
 
 
 def installed_versions(env: Path) -> dict[str, str]:
-    """{project: version} of what is installed in a venv, read from its dist-info directories."""
+    """{project: version} of what is completely installed in a venv, read from its dist-info directories,
+    and from the egg-info ones an older pip leaves for an sdist it installed without a wheel
+    (`onetimepass-1.0.1.egg-info`: Debian 12's pip 23.0 with --require-hashes).
+
+    pip writes a dist-info's RECORD after every other file of the project; one without it is
+    an install that was interrupted (killed, disk full) and counts as not installed.
+    """
     versions: dict[str, str] = {}
-    for info in env.glob("lib/python3*/site-packages/*.dist-info"):
+    for info in env.glob("lib/python3*/site-packages/*.egg-info"):
+        name, _, version = info.name[: -len(".egg-info")].partition("-")
+        versions[canonical_name(name)] = version.split("-py", 1)[0]
+    for info in env.glob("lib/python3*/site-packages/*.dist-info"):  # a dist-info wins over an egg-info
+        if _interrupted(info, env):
+            continue
         name, _, version = info.name[: -len(".dist-info")].partition("-")
         versions[canonical_name(name)] = version
     return versions
+
+
+def _interrupted(info: Path, env: Path) -> bool:
+    """A dist-info without RECORD; in a conda env only one pip wrote (conda's own may lack RECORD)."""
+    if (info / "RECORD").is_file():
+        return False
+    if (env / "conda-meta").is_dir():
+        installer = info / "INSTALLER"
+        return installer.is_file() and installer.read_text(errors="replace").strip() == "pip"
+    return True
+
+
+def remove_broken_dists(env: Path) -> list[Path]:
+    """Ensure no interrupted install's dist-info (one without RECORD) is left, so pip installs it again.
+
+    pip believes such a project installed ("Requirement already satisfied") though its files
+    may be half there; without the dist-info it installs it whole.
+    """
+    broken = [i for i in env.glob("lib/python3*/site-packages/*.dist-info") if _interrupted(i, env)]
+    for info in broken:
+        shutil.rmtree(info)
+    return broken
+
+
+def pip_complete(env: Path) -> bool:
+    """Whether a venv's own pip was installed completely (venv creation was not interrupted)."""
+    return any((info / "RECORD").is_file() for info in env.glob("lib/python3*/site-packages/pip-*.dist-info"))
 
 
 def outdated(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
@@ -120,23 +158,40 @@ def outdated(pins: dict[str, str | None], installed: dict[str, str]) -> list[str
 
 
 class Venv(Action):
-    """A Python virtual environment made by the system's python3."""
+    """A Python virtual environment made by the system's python3.
+
+    With `unfinished` (a marker file), the marker is present while the venv is being made: a
+    venv left unfinished by a crash is made again by the next run, even before its pyvenv.cfg
+    or its pip exist.
+    """
 
     kind = "venv"
 
-    def __init__(self, path: Path, python: str = "/usr/bin/python3") -> None:
-        self.path, self.python = path, python
+    def __init__(self, path: Path, python: str = "/usr/bin/python3", unfinished: Path | None = None) -> None:
+        self.path, self.python, self.unfinished = path, python, unfinished
 
     @property
     def title(self) -> str:
         return f"venv {self.path}"
 
     def plan(self) -> list[Change]:
-        return [] if (self.path / "bin/python").exists() else [Change("create", str(self.path))]
+        if self.unfinished is not None and self.unfinished.exists():
+            return [Change("recreate", str(self.path))]
+        if not (self.path / "bin/python").exists():
+            return [Change("create", str(self.path))]
+        if not pip_complete(self.path):  # made by a run that was interrupted
+            return [Change("recreate", str(self.path))]
+        return []
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         self._record(journal, changes[0])
-        run([self.python, "-m", "venv", str(self.path)])
+        clear = ["--clear"] if changes[0].what == "recreate" else []
+        if self.unfinished is not None:
+            self.unfinished.parent.mkdir(parents=True, exist_ok=True)
+            self.unfinished.write_text(f"{self.path}\n")
+        run([self.python, "-m", "venv", *clear, str(self.path)])
+        if self.unfinished is not None:
+            self.unfinished.unlink(missing_ok=True)
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:
@@ -176,6 +231,7 @@ class PipRequirements(Action):
 
         for change in changes:
             self._record(journal, change)
+        remove_broken_dists(self.env)
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location", *self.pip_args]
         kept = self._kept_newer()
         if not kept:
@@ -225,6 +281,7 @@ class PipPackages(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
             self._record(journal, change)
+        remove_broken_dists(self.env)
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         run([*pip, *[c.target for c in changes]])
 
@@ -324,6 +381,7 @@ class PluginPackages(Action):
         import json
         import tempfile
 
+        remove_broken_dists(self.env)
         with tempfile.TemporaryDirectory(prefix="tljh-plugin-") as tmp:  # 0700: only root reads it
             report = Path(tmp) / "report.json"
             # the spec goes in a file, not argv: a token in its URL is not in anyone's process list
@@ -394,6 +452,7 @@ class RequirementsFile(Action):
 
         for change in changes:
             self._record(journal, change)
+        remove_broken_dists(self.env)
         import tempfile
 
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]

@@ -44,6 +44,8 @@ class AptPackages(Action):
         lock = ["-o", f"DPkg::Lock::Timeout={APT_LOCK_TIMEOUT_SECONDS}"]
         for change in changes:
             self._record(journal, change)
+        if run(["dpkg", "--audit"], check=False).stdout.strip():  # a run killed mid-install left dpkg half done
+            run(["dpkg", "--configure", "-a"])
         run(["apt-get", *lock, "update"])
         run(["apt-get", *lock, "install", "--yes", "--no-install-recommends", *[c.target for c in changes]])
 

@@ -67,8 +67,12 @@ class Service(Action):
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         whats = {c.what for c in changes}
-        if self.unit.plan():
+        unit_changed = bool(self.unit.plan())
+        if unit_changed:
             self.unit.apply(journal)
+        if unit_changed or whats & {"start", "restart"}:
+            # before a (re)start also when the file is unchanged: a run killed between writing it
+            # and reloading would otherwise restart the service with the old definition
             systemctl("daemon-reload")
         if "enable" in whats:
             self._record(journal, Change("enable", self.name))

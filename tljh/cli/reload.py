@@ -29,7 +29,7 @@ from tljh.config import ConfigError
 from tljh.hub.traits import hub_config
 from tljh.health import HubNotReady, unit_state, wait_for_hub
 from tljh.paths import Paths
-from tljh.actions.files import File
+from tljh.actions.files import DiskFull, File
 from tljh.journal import Entry, Journal
 from tljh.run import CommandError
 from tljh.schema import problems
@@ -63,6 +63,16 @@ class Snapshot:
 class Outcome:
     restarted: list[str]
     seconds: float
+    lost_admin: list[str] = field(default_factory=list)
+
+
+def lost_admins(new: Any, good: Any, paths: Paths) -> list[str]:
+    """Who is an admin now (in the last good config.yaml or in the hub's database) but not in new."""
+    from tljh.config import get_item
+    from tljh.hub.users import hub_user_names
+
+    before = set(get_item(good, "users.admin") or []) | set(hub_user_names(paths.hub_db, admins_only=True))
+    return sorted(before - set(get_item(new, "users.admin") or []))
 
 
 def validated(config_path: Path) -> Any:
@@ -172,12 +182,16 @@ def signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise Interrupted(signum)
+@dataclass
+class Guard:
+    """The signal handler of a reload: interrupts the change, but not the rollback or the bookkeeping."""
 
+    shielded: bool = False
 
-def _ignore(signum: int, frame: Any) -> None:
-    log.warning("%s ignored: the last good configuration is being restored", signal.Signals(signum).name)
+    def __call__(self, signum: int, frame: Any) -> None:
+        if not self.shielded:
+            raise Interrupted(signum)
+        log.warning("%s ignored: the reload is finishing what it started", signal.Signals(signum).name)
 
 
 def restart(units: list[str], paths: Paths, journal: Journal) -> dict[str, int]:
@@ -229,17 +243,20 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float = DEF
     units = units_to_restart(component, config, good.config(), files, paths)
     if set_aside_unreadable(paths.traefik_rules_dir / "rules.toml") is not None:
         units = [u for u in (PROXY, HUB) if u in units or u == HUB]
-    with signals(_raise_interrupted):
+    lost = lost_admins(config, good.config(), paths) if HUB in units else []
+    guard = Guard()
+    with signals(guard):
         try:
             seconds = apply(files, config, paths, units, timeout)
         except BaseException as failure:  # noqa: BLE001  every way out but success is rolled back
-            with signals(_ignore):
-                message = rollback(paths, config_path, raw, good, failure, timeout)
+            guard.shielded = True
+            message = rollback(paths, config_path, raw, good, failure, timeout)
             if isinstance(failure, (KeyboardInterrupt, Interrupted)):
                 raise ReloadInterrupted(message) from None
             raise ReloadFailed(message) from None
-    save_good(paths, Snapshot(raw, files))
-    return Outcome(units, seconds)
+        guard.shielded = True
+        save_good(paths, Snapshot(raw, files))
+    return Outcome(units, seconds, lost)
 
 
 def describe(failure: BaseException) -> str:
@@ -248,7 +265,7 @@ def describe(failure: BaseException) -> str:
         return f"{failure}\n{failure.tail()}"
     if isinstance(failure, KeyboardInterrupt):
         return "interrupted by SIGINT (Ctrl-C)"
-    if isinstance(failure, (HubNotReady, Interrupted)):
+    if isinstance(failure, (HubNotReady, Interrupted, DiskFull)):
         return str(failure)
     log.debug("unexpected error during reload", exc_info=failure)
     return f"unexpected error: {type(failure).__name__}: {failure}"

@@ -145,7 +145,11 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float) -> s
     print(f"reloading the {component}: validating {config_path} ...", flush=True)
     outcome = apply_config(component, paths, config_path, timeout)
     restarted = ", ".join(u.removesuffix(".service") for u in outcome.restarted)
-    return f"{component} reloaded (restarted {restarted}); the hub answered after {outcome.seconds:.1f}s"
+    message = f"{component} reloaded (restarted {restarted}); the hub answered after {outcome.seconds:.1f}s"
+    if outcome.lost_admin:
+        message += (f"\nno longer admin: {', '.join(outcome.lost_admin)} (hub admin revoked, removed from "
+                    "jupyterhub-admins; a server still running keeps sudo until it restarts)")
+    return message
 
 
 def run_command(args: argparse.Namespace, paths: Paths) -> str:
@@ -161,6 +165,7 @@ def run_command(args: argparse.Namespace, paths: Paths) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tljh.health import HubNotReady
+    from tljh.actions.files import DiskFull
     from tljh.cli.reload import ReloadFailed, ReloadInterrupted
 
     paths = Paths.from_env()
@@ -173,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReloadInterrupted as e:
         print(f"tljh-config: {e}", file=sys.stderr)
         return 130
-    except (ConfigError, HubNotReady, ReloadFailed) as e:
+    except (ConfigError, HubNotReady, ReloadFailed, DiskFull) as e:
         print(f"tljh-config: {e}", file=sys.stderr)
         return 1
     except CommandError as e:

@@ -50,6 +50,34 @@ def kept(paths: Paths) -> list[str]:
     return [f"{what}: {path}" for what, path in found.items() if path.exists()]
 
 
+def pip_installed(site_packages: Path) -> list[str]:
+    """The projects pip (not conda) installed in a site-packages directory, by name."""
+    names = []
+    for info in sorted(site_packages.glob("*.dist-info")):
+        installer = info / "INSTALLER"
+        if installer.is_file() and installer.read_text().strip() == "pip":
+            names.append(info.name[: -len(".dist-info")].rsplit("-", 1)[0])
+    return names
+
+
+def old_python_warning(user_env: Path) -> list[str]:
+    """A warning when the user environment's Python is older than 3.10 (JupyterHub 6 needs 3.10):
+    conda raises it, and what pip installed for the old Python must be installed again."""
+    from tljh.actions.python import python_version
+
+    version = python_version(user_env) or ""
+    parts = version.split(".")
+    if len(parts) < 2 or not parts[1].isdigit() or (int(parts[0]), int(parts[1])) >= (3, 10):
+        return []
+    site = user_env / "lib" / f"python{parts[0]}.{parts[1]}" / "site-packages"
+    names = pip_installed(site)
+    listed = f": {' '.join(names)}" if names else ""
+    warning = (f"  warning: the user environment has Python {version}; JupyterHub 6 needs 3.10 or newer, so its "
+               f"Python is upgraded by conda. Conda packages follow; the {len(names)} package(s) installed there "
+               f"with pip stay in {site} and must be installed again (sudo -E pip install ...){listed}")
+    return [warning]
+
+
 def adoption_report(paths: Paths) -> list[str]:
     """The lines the installer prints before it adopts an upstream install ([] when it is not one)."""
     if not is_upstream_install(paths):
@@ -59,6 +87,7 @@ def adoption_report(paths: Paths) -> list[str]:
     if upstream_dynamic_config(paths).exists():
         lines.append(f"  moved aside: {upstream_dynamic_config(paths)} (upstream's TLS rules; config.yaml's "
                      f"https.* now render {paths.traefik_tls_rules.name}) -> {paths.backups_dir}/")
+    lines += old_python_warning(paths.user_env)
     lines.append("  replaced: the hub environment's packages, traefik.toml, the systemd units and the sudoers "
                  "file (earlier versions of the last two in the backups directory)")
     return lines

@@ -22,15 +22,18 @@ from typing import Any, Mapping, Sequence
 from tljh import __version__
 from tljh import config as config_file
 from tljh.actions.conda import UserEnvError
-from tljh.actions.files import ForeignFileError
+from tljh.actions.files import DiskFull, ForeignFileError
 from tljh.actions.python import RequirementsError
 from tljh.config import get_item
 from tljh.health import HubNotReady
+from tljh.install.hubenv import HubEnvBackup
 from tljh.install.adopt import adoption_report
 from tljh.install.lock import InstallRunning, take_install_lock
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
+    ENVIRONMENT_STEPS,
     SUDOERS,
+    sudoers,
     Answers,
     access_steps,
     config_steps,
@@ -52,6 +55,7 @@ from tljh.run import CommandError, RedactingFormatter, register_secret
 from tljh.services import render_unit  # noqa: F401  (imported from here by tests and tools)
 
 log = logging.getLogger("tljh")
+HUB_ENV_STEPS = ("plugins", ENVIRONMENT_STEPS[0])  # the steps that change the hub env
 ADMIN_NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 
 
@@ -217,17 +221,31 @@ def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
         save_state=lambda remembered: _save_state(paths, remembered)))
     titles = [s.title for s in steps]
     progress = Progress(titles, page=PageStatus.open(paths, titles))
+    backup = HubEnvBackup(paths)
     try:
         for group in runs_of_steps(steps):
+            if any(step.title in HUB_ENV_STEPS and _changes_ahead(step) for step in group):
+                backup.before_change()
             if len(group) == 1:
                 apply_step(group[0], journal, progress)
-                continue
-            for step in group:  # made here (not in the threads): building them may read the plugins' answers
-                step.resolve()
-            with ThreadPoolExecutor(max_workers=len(group)) as pool:
-                list(pool.map(lambda s: apply_step(s, journal, progress), group))
+            else:
+                for step in group:  # made here (not in the threads): building them may read the plugins' answers
+                    step.resolve()
+                with ThreadPoolExecutor(max_workers=len(group)) as pool:
+                    list(pool.map(lambda s: apply_step(s, journal, progress), group))
+            if any(step.title == ENVIRONMENT_STEPS[0] for step in group):
+                backup.done()  # every change to the hub env is made
+    except BaseException:
+        if backup.restore():
+            progress.say(f"the hub environment {paths.hub_env} was put back as it was before this run")
+        raise
     finally:
         progress.close()
+
+
+def _changes_ahead(step: Step) -> bool:
+    """Whether any action of step has something to change."""
+    return any(action.plan() for action in step.resolve())
 
 
 def runs_of_steps(steps: list[Step]) -> list[list[Step]]:
@@ -320,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         install(paths, options)
-    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError) as e:
+    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull) as e:
         return _fail(str(e), paths)
     except CommandError as e:
         return _fail(f"{e}\n{e.tail()}", paths)

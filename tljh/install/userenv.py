@@ -90,13 +90,14 @@ class VenvUserEnvironment(UserEnvironment):
         if is_conda_env(env):
             raise UserEnvError(f"{env} is a conda environment; this machine's user environment is of kind "
                                "conda (use --user-env conda); it was left as it is")
-        if not is_empty_or_missing(env) and not (env / "pyvenv.cfg").exists():
+        unfinished = self.paths.user_env_unfinished.exists()  # a venv being made when a run was killed
+        if not unfinished and not is_empty_or_missing(env) and not (env / "pyvenv.cfg").exists():
             raise UserEnvError(f"{env} is not empty and is not a venv; it was left as it is. "
                                "Move it away to let the installer put a venv there.")
 
     def actions(self, extra: ExtraPackages) -> list[Action]:
         env = self.paths.user_env
-        actions: list[Action] = [Venv(env), user_packages(env)]
+        actions: list[Action] = [Venv(env, unfinished=self.paths.user_env_unfinished), user_packages(env)]
         return actions + pip_extras(env, extra)
 
 
