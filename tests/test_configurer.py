@@ -37,7 +37,7 @@ def test_default_culler_service(paths):
     assert "--timeout=600" in service["command"]
     assert "--cull-every=60" in service["command"]
     assert "--cull-users" not in service["command"]
-    [role] = hub["load_roles"]
+    [role] = [r for r in hub["load_roles"] if r["name"] != "admin"]
     assert role["services"] == ["cull-idle"]
     assert "admin:users" not in role["scopes"]
 
@@ -46,9 +46,10 @@ def test_culler_settings_and_disabling(paths):
     hub = cfg(paths, {"services": {"cull": {"timeout": 3600, "every": 120, "users": True}}})["JupyterHub"]
     command = hub["services"][0]["command"]
     assert "--timeout=3600" in command and "--cull-every=120" in command and "--cull-users" in command
-    assert "admin:users" in hub["load_roles"][0]["scopes"]
+    assert "admin:users" in [r for r in hub["load_roles"] if r["name"] == "idle-culler"][0]["scopes"]
     disabled = cfg(paths, {"services": {"cull": {"enabled": False}}})["JupyterHub"]
-    assert "services" not in disabled and "load_roles" not in disabled
+    assert "services" not in disabled
+    assert [r["name"] for r in disabled["load_roles"]] == ["admin"]
 
 
 def test_proxy_api_settings(paths):
@@ -105,6 +106,19 @@ def test_users(paths):
     users = {"admin": ["alice"], "allowed": ["bob", "carol"], "banned": ["mallory"]}
     auth = cfg(paths, {"users": users})["Authenticator"]
     assert auth == {"admin_users": {"alice"}, "allowed_users": {"bob", "carol"}, "blocked_users": {"mallory"}}
+
+
+@pytest.mark.parametrize("admins", [[], ["alice"], ["bob", "alice"]])
+def test_the_admin_role_is_exactly_users_admin(paths, admins):
+    """admin_users only ever adds; the admin role's user list makes JupyterHub revoke the others."""
+    roles = cfg(paths, {"users": {"admin": admins}})["JupyterHub"]["load_roles"]
+    assert {"name": "admin", "users": sorted(admins)} in roles
+    assert [r["name"] for r in roles].count("admin") == 1
+    assert [r["name"] for r in roles].count("idle-culler") == 1
+
+
+def test_the_spawner_gets_the_account_record(paths):
+    assert cfg(paths)["UserCreatingSpawner"]["accounts_file"] == str(paths.unix_accounts)
 
 
 @pytest.mark.parametrize(

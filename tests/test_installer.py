@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tljh.install.installer import SUDOERS, Admin, Options, UserError, choose_user_env, parse_admin, parse_args, render_unit
+from tljh.install.installer import Admin, Options, UserError, choose_user_env, parse_admin, parse_args, render_unit, sudoers
 from tljh.paths import ADMINS_GROUP, PACKAGE_DIR
 
 UNITS = sorted(p.name for p in (PACKAGE_DIR / "install" / "units").glob("*.service"))
@@ -99,18 +99,28 @@ def test_rendered_units_point_into_the_prefix(paths):
 
 # sudoers
 
-def test_sudoers_grants_the_admins_group():
-    assert f"%{ADMINS_GROUP} ALL=(ALL) NOPASSWD:ALL" in SUDOERS.splitlines()
-    assert SUDOERS.endswith("\n")
+def test_sudoers_grants_the_admins_group(paths):
+    text = sudoers(paths)
+    assert f"%{ADMINS_GROUP} ALL=(ALL) NOPASSWD:ALL" in text.splitlines()
+    assert text.endswith("\n")
 
 
-def test_sudoers_passes_visudo(tmp_path):
+def test_sudoers_resets_the_environment_and_puts_the_user_env_first_on_sudos_path(paths):
+    """No `!env_reset` (every sudo would act like sudo -E); PATH under sudo starts with the user env."""
+    text = sudoers(paths)
+    defaults = [row for row in text.splitlines() if row.startswith("Defaults")]
+    assert not [row for row in defaults if "env_reset" in row or "!secure_path" in row or "env_keep" in row]
+    line = f'Defaults:%{ADMINS_GROUP} secure_path="{paths.user_env / "bin"}:/usr/local/sbin:'
+    assert any(row.startswith(line) for row in text.splitlines()), text
+
+
+def test_sudoers_passes_visudo(tmp_path, paths):
     candidates = [os.environ.get("TLJH_TEST_VISUDO"), shutil.which("visudo"), "/usr/sbin/visudo", "/sbin/visudo"]
     visudo = next((p for p in candidates if p and os.path.exists(p)), None)
     if visudo is None:
         pytest.skip("visudo is not installed here (package sudo); the SUDOERS text was not checked")
     path = tmp_path / "jupyterhub-admins"
-    path.write_text(SUDOERS)
+    path.write_text(sudoers(paths))
     path.chmod(0o440)
     result = subprocess.run([visudo, "-cf", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -204,3 +204,14 @@ def test_lock_plan_for_a_user_env_keeps_newer_packages(tmp_path):
     assert without_projects(lock.read_text(), {"alpha"}).split() == [
         "beta==2.0", "--hash=sha256:bb"]
     assert PipRequirements(env, lock).plan() == [Change("install", "alpha"), Change("install", "beta")]
+
+
+def test_installed_versions_reads_the_egg_info_an_old_pip_leaves(tmp_path):
+    from tljh.actions.python import installed_versions
+
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    (site / "onetimepass-1.0.1-py3.11.egg-info").mkdir(parents=True)
+    (site / "jupyterhub-6.1.1.dist-info").mkdir()
+    (site / "jupyterhub-6.1.1.dist-info" / "RECORD").write_text("")
+    (site / "Foo_Bar-2.0.egg-info").mkdir()
+    assert installed_versions(tmp_path) == {"onetimepass": "1.0.1", "jupyterhub": "6.1.1", "foo-bar": "2.0"}

@@ -272,3 +272,27 @@ def test_a_proxy_only_edit_is_not_a_change_of_the_hubs_inputs(installed):
     assert hub_settings(installed) == before
     installed.config_file.write_text("users:\n  admin:\n    - bob\n")
     assert hub_settings(installed) != before
+
+
+def test_a_reload_says_who_lost_admin(installed, monkeypatch):
+    """alice is in the last good users.admin, bob is an admin in the hub's database (given from the
+    admin page): a users.admin without them names both; carol, still an admin, is not named."""
+    import sqlite3
+
+    with sqlite3.connect(installed.hub_db) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, admin BOOLEAN)")
+        db.executemany("INSERT INTO users (name, admin) VALUES (?, ?)", [("bob", 1), ("carol", 1), ("dan", 0)])
+    monkeypatch.setattr(reload_module, "apply", lambda *a: 1.0)
+    installed.config_file.write_text("users:\n  admin:\n    - carol\n")
+    assert reload("hub", installed, installed.config_file).lost_admin == ["alice", "bob"]
+    installed.config_file.write_text("users:\n  admin:\n    - carol\n    - alice\n    - bob\n")
+    assert reload("hub", installed, installed.config_file).lost_admin == []
+
+
+def test_the_reload_message_names_who_lost_admin(installed, monkeypatch, capsys):
+    from tljh.cli.tljh_config import reload as reload_command
+
+    monkeypatch.setattr(reload_module, "apply", lambda *a: 1.0)
+    installed.config_file.write_text("users:\n  admin: []\n")
+    message = reload_command("hub", installed, installed.config_file, 5.0)
+    assert "no longer admin: alice (hub admin revoked, removed from jupyterhub-admins" in message

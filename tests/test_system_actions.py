@@ -13,7 +13,7 @@ from tljh.actions import Change
 from tljh.actions.files import File
 from tljh.actions.system import APT_LOCK_TIMEOUT_SECONDS, AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, fingerprint
-from tljh.install.installer import SUDOERS, access_steps
+from tljh.install.installer import access_steps, sudoers as sudoers_text
 from tljh.journal import Entry, Journal
 from tljh.run import CommandError
 
@@ -233,11 +233,11 @@ def test_the_sudoers_file_is_validated_before_it_is_put_in_place(fake_commands, 
     sudoers = next(a for s in access_steps(paths) for a in s.actions
                    if isinstance(a, File) and a.path == paths.sudoers_file)
     assert sudoers.mode == 0o440
-    monkeypatch.setattr(sudoers, "_content", "BROKEN\n" + SUDOERS)
+    monkeypatch.setattr(sudoers, "_content", "BROKEN\n" + sudoers_text(paths))
     with pytest.raises(CommandError):
         sudoers.apply(journal)
     assert not paths.sudoers_file.exists()
-    monkeypatch.setattr(sudoers, "_content", SUDOERS)
+    monkeypatch.setattr(sudoers, "_content", sudoers_text(paths))
     sudoers.apply(journal)
-    assert paths.sudoers_file.read_text() == SUDOERS
+    assert paths.sudoers_file.read_text() == sudoers_text(paths)
     assert sum(c.startswith("visudo -cf") for c in fake_commands.calls()) == 2

@@ -96,6 +96,16 @@ class Paths:
         return self.state_dir / "install.json"
 
     @property
+    def hub_db(self) -> Path:
+        """The hub's sqlite database (the hub runs in the state directory)."""
+        return self.state_dir / "jupyterhub.sqlite"
+
+    @property
+    def unix_accounts(self) -> Path:
+        """The record of which unix account each hub user has (see tljh.hub.users)."""
+        return self.state_dir / "unix-accounts.json"
+
+    @property
     def journal(self) -> Path:
         return self.state_dir / "journal.jsonl"
 

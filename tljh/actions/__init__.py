@@ -94,6 +94,7 @@ def load_all_kinds() -> None:
     """Import every module that defines actions, so each kind is known."""
     import tljh.actions.conda
     import tljh.actions.files
+    import tljh.actions.privacy
     import tljh.actions.python
     import tljh.actions.system
     import tljh.actions.systemd

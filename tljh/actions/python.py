@@ -102,13 +102,18 @@ def older(pins: dict[str, str | None], installed: dict[str, str]) -> list[str]:
 
 
 def installed_versions(env: Path) -> dict[str, str]:
-    """{project: version} of what is completely installed in a venv, read from its dist-info directories.
+    """{project: version} of what is completely installed in a venv, read from its dist-info directories,
+    and from the egg-info ones an older pip leaves for an sdist it installed without a wheel
+    (`onetimepass-1.0.1.egg-info`: Debian 12's pip 23.0 with --require-hashes).
 
     pip writes a dist-info's RECORD after every other file of the project; one without it is
     an install that was interrupted (killed, disk full) and counts as not installed.
     """
     versions: dict[str, str] = {}
-    for info in env.glob("lib/python3*/site-packages/*.dist-info"):
+    for info in env.glob("lib/python3*/site-packages/*.egg-info"):
+        name, _, version = info.name[: -len(".egg-info")].partition("-")
+        versions[canonical_name(name)] = version.split("-py", 1)[0]
+    for info in env.glob("lib/python3*/site-packages/*.dist-info"):  # a dist-info wins over an egg-info
         if _interrupted(info, env):
             continue
         name, _, version = info.name[: -len(".dist-info")].partition("-")

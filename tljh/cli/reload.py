@@ -63,6 +63,16 @@ class Snapshot:
 class Outcome:
     restarted: list[str]
     seconds: float
+    lost_admin: list[str] = field(default_factory=list)
+
+
+def lost_admins(new: Any, good: Any, paths: Paths) -> list[str]:
+    """Who is an admin now (in the last good config.yaml or in the hub's database) but not in new."""
+    from tljh.config import get_item
+    from tljh.hub.users import hub_user_names
+
+    before = set(get_item(good, "users.admin") or []) | set(hub_user_names(paths.hub_db, admins_only=True))
+    return sorted(before - set(get_item(new, "users.admin") or []))
 
 
 def validated(config_path: Path) -> Any:
@@ -233,6 +243,7 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float = DEF
     units = units_to_restart(component, config, good.config(), files, paths)
     if set_aside_unreadable(paths.traefik_rules_dir / "rules.toml") is not None:
         units = [u for u in (PROXY, HUB) if u in units or u == HUB]
+    lost = lost_admins(config, good.config(), paths) if HUB in units else []
     guard = Guard()
     with signals(guard):
         try:
@@ -245,7 +256,7 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float = DEF
             raise ReloadFailed(message) from None
         guard.shielded = True
         save_good(paths, Snapshot(raw, files))
-    return Outcome(units, seconds)
+    return Outcome(units, seconds, lost)
 
 
 def describe(failure: BaseException) -> str:

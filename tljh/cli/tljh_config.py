@@ -145,7 +145,11 @@ def reload(component: str, paths: Paths, config_path: Path, timeout: float) -> s
     print(f"reloading the {component}: validating {config_path} ...", flush=True)
     outcome = apply_config(component, paths, config_path, timeout)
     restarted = ", ".join(u.removesuffix(".service") for u in outcome.restarted)
-    return f"{component} reloaded (restarted {restarted}); the hub answered after {outcome.seconds:.1f}s"
+    message = f"{component} reloaded (restarted {restarted}); the hub answered after {outcome.seconds:.1f}s"
+    if outcome.lost_admin:
+        message += (f"\nno longer admin: {', '.join(outcome.lost_admin)} (hub admin revoked, removed from "
+                    "jupyterhub-admins; a server still running keeps sudo until it restarts)")
+    return message
 
 
 def run_command(args: argparse.Namespace, paths: Paths) -> str:

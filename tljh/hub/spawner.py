@@ -5,22 +5,35 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from systemdspawner import SystemdSpawner
-from traitlets import Dict, Integer
+from traitlets import Dict, Integer, Unicode
 
 from tljh.hub.startqueue import default_slots, progress_event, shared_queue
 from tljh.hub.startup import wait_until_answering
-from tljh.hub.users import ensure_admin_membership, ensure_membership, ensure_user, groups_of, unix_suffix
+from tljh.hub.users import (
+    UNIX_PREFIX,
+    AccountRecord,
+    candidates,
+    ensure_admin_membership,
+    ensure_membership,
+    ensure_private_home,
+    ensure_user,
+    groups_of,
+)
+from tljh.paths import Paths
 
 
 class UserCreatingSpawner(SystemdSpawner):
-    """One systemd unit jupyter-NAME per user, running as unix user jupyter-NAME.
+    """One systemd unit per user, running as the user's own unix account.
 
-    The account is made at the first spawn; at every spawn its jupyterhub-admins membership is
-    brought in line with the user's admin flag, and the account is added to each group of
-    config.yaml's users.extra_user_groups that lists the user. Only admins may sudo from their server.
+    The account (see tljh.hub.users: recorded, so no two hub users ever share one) is made at the
+    first spawn; at every spawn its home is made private again (0700, whatever a plugin's hook
+    did), its jupyterhub-admins membership is brought in line with the user's admin flag, and it
+    is added to each group of config.yaml's users.extra_user_groups that lists the user. Only
+    admins may sudo from their server.
 
     At most `concurrent_starts` servers start at once (from account creation until the server
     answers HTTP); the others wait their turn in arrival order, and progress() tells a waiting
@@ -34,11 +47,21 @@ class UserCreatingSpawner(SystemdSpawner):
     concurrent_starts = Integer(
         0, config=True, help="servers starting at once, the others wait in line (0: two per CPU core, at least 2)"
     )
+    accounts_file = Unicode(
+        str(Paths().unix_accounts), config=True, help="the record of which unix account each hub user has"
+    )
     _ticket: asyncio.Future[None] | None = None
     _phase = ""
+    _account: str | None = None
+
+    def unix_account(self) -> str:
+        """The user's account: the one given at start, else the recorded one, else its first candidate."""
+        if self._account is None:
+            return AccountRecord(Path(self.accounts_file)).lookup(self.user.name) or next(candidates(self.user.name))
+        return self._account
 
     def _expand_user_vars(self, string: str) -> str:
-        return string.format(USERNAME=unix_suffix(self.user.name), USERID=self.user.id)
+        return string.format(USERNAME=self.unix_account().removeprefix(UNIX_PREFIX), USERID=self.user.id)
 
     async def start(self) -> Any:
         queue = shared_queue(self.concurrent_starts or default_slots())
@@ -46,8 +69,8 @@ class UserCreatingSpawner(SystemdSpawner):
         try:
             await queue.wait(self._ticket)
             self._phase = "starting"
-            unix_name = self._expand_user_vars(self.username_template)
-            await asyncio.to_thread(self._ensure_account, unix_name)
+            self._account = await asyncio.to_thread(self._ensure_account)
+            self.unit_name = self._expand_user_vars(self.unit_name_template)
             self.disable_user_sudo = not self.user.admin
             address = await self._start_unit()
             self._phase = "answering"
@@ -84,13 +107,19 @@ class UserCreatingSpawner(SystemdSpawner):
                 yield event
             await asyncio.sleep(1)
 
-    def _ensure_account(self, unix_name: str) -> None:
-        if ensure_user(unix_name):
-            self.log.info("Created unix user %s for hub user %s", unix_name, self.user.name)
-            self._user_created(unix_name)
+    def _ensure_account(self) -> str:
+        unix_name = AccountRecord(Path(self.accounts_file)).account_for(self.user.name)
+        try:
+            if ensure_user(unix_name):
+                self.log.info("Created unix user %s for hub user %s", unix_name, self.user.name)
+                self._user_created(unix_name)
+        finally:
+            if ensure_private_home(unix_name):
+                self.log.info("The home of %s was not private: made it 0700 again", unix_name)
         ensure_admin_membership(unix_name, bool(self.user.admin))
         for group in groups_of(self.user.name, self.extra_user_groups):
             ensure_membership(unix_name, group, True)
+        return unix_name
 
     def _user_created(self, unix_name: str) -> None:
         """Tell plugins a new account exists (hook tljh_new_user_create)."""

@@ -24,7 +24,11 @@ def hub_config(config: Any, paths: Paths, api_password: str) -> dict[str, dict[s
     c: dict[str, dict[str, Any]] = {}
     for part in (_hub, _proxy, _auth, _users, _spawner, _cull):
         for cls, traits in part(config, paths, api_password).items():
-            c.setdefault(cls, {}).update(traits)
+            section = c.setdefault(cls, {})
+            roles = section.get("load_roles", []) + traits.get("load_roles", [])
+            section.update(traits)
+            if roles:
+                section["load_roles"] = roles
     return c
 
 
@@ -41,7 +45,7 @@ def _hub(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
             "bind_url": f"http://:{port}{base_url(config)}",
             "hub_bind_url": f"http://127.0.0.1:{HUB_PORT}",
             "cookie_secret_file": str(paths.state_dir / "jupyterhub_cookie_secret"),
-            "db_url": f"sqlite:///{paths.state_dir / 'jupyterhub.sqlite'}",
+            "db_url": f"sqlite:///{paths.hub_db}",
             "cleanup_servers": False,
             # Starts are queued by the spawner (spawner.concurrent_starts), which tells each user
             # their place in line; the hub's own limit would refuse them with a bare 429 instead.
@@ -97,12 +101,15 @@ def _auth(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
 
 
 def _users(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
-    auth: dict[str, Any] = {"admin_users": set(get_item(config, "users.admin") or [])}
+    """Admins are exactly users.admin: admin_users only ever adds, so the admin role's user list is
+    given too, which JupyterHub makes the exact membership at every start (removing the others)."""
+    admins = set(get_item(config, "users.admin") or [])
+    auth: dict[str, Any] = {"admin_users": admins}
     if get_item(config, "users.allowed"):
         auth["allowed_users"] = set(get_item(config, "users.allowed"))
     if get_item(config, "users.banned"):
         auth["blocked_users"] = set(get_item(config, "users.banned"))
-    return {"Authenticator": auth}
+    return {"Authenticator": auth, "JupyterHub": {"load_roles": [{"name": "admin", "users": sorted(admins)}]}}
 
 
 def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
@@ -127,7 +134,8 @@ def _spawner(config: Any, paths: Paths, _: str) -> dict[str, dict[str, Any]]:
              if group not in PRIVILEGED_GROUPS and group not in MANAGED_GROUPS}
     timing = {**SPAWNER_DEFAULTS, **(get_item(config, "spawner") or {})}
     spawner.update(start_timeout=timing["start_timeout"], http_timeout=timing["http_timeout"])
-    queue = {"extra_user_groups": extra, "concurrent_starts": timing["concurrent_starts"]}
+    queue = {"extra_user_groups": extra, "concurrent_starts": timing["concurrent_starts"],
+             "accounts_file": str(paths.unix_accounts)}
     return {"SystemdSpawner": spawner, "UserCreatingSpawner": queue}
 
 

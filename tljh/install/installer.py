@@ -33,6 +33,7 @@ from tljh.install.progress import PageStatus, Progress, hub_url, server_address,
 from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
     ENVIRONMENT_STEPS,
     SUDOERS,
+    sudoers,
     Answers,
     access_steps,
     config_steps,

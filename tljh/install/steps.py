@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from tljh import config as config_file
 from tljh.actions import Action, Change
 from tljh.actions.files import Directory, File, KeptFile, Symlink
+from tljh.actions.privacy import PrivateFiles, PrivateHomes, hub_homes
 from tljh.actions.python import PipPackages, PipRequirements, PluginPackages, TraefikBinary, Venv
 from tljh.actions.system import AptPackages, Group, visudo_check
 from tljh.install.adopt import MovedAside, upstream_dynamic_config
@@ -44,12 +45,22 @@ HUB_UP = "hub is up"
 PLUGIN_PACKAGES = "plugin apt packages"
 POST_INSTALL = "post-install hooks"
 ENVIRONMENT_STEPS = ("hub environment", "user environment")
-SUDOERS = f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
-# without a password, and keep their PATH (sudo -E pip install reaches the user environment).
-Defaults:%{ADMINS_GROUP} !env_reset
-Defaults:%{ADMINS_GROUP} !secure_path
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def sudoers(paths: Paths) -> str:
+    """Admins run anything as root without a password. The environment is reset as for everyone
+    (`sudo -E` keeps it, as the admin asks); PATH is always a secure_path that starts with the user
+    environment, so `sudo -E pip install ...` / `sudo -E conda install ...` install into it."""
+    secure_path = ":".join([str(paths.user_env / "bin"), *SYSTEM_PATH])
+    return f"""# Written by the TLJH installer. Members of {ADMINS_GROUP} may run anything as root
+# without a password; sudo finds the user environment's pip and conda first.
+Defaults:%{ADMINS_GROUP} secure_path="{secure_path}"
 %{ADMINS_GROUP} ALL=(ALL) NOPASSWD:ALL
 """
+
+
+SUDOERS = sudoers(Paths())  # the file of an install at the default prefix
 COMMANDS = ("tljh-config", "tljh")  # the hub venv's console scripts linked into /usr/bin
 
 
@@ -192,7 +203,10 @@ def access_steps(paths: Paths) -> list[Step]:
         Step("groups and sudo", [
             Group(USERS_GROUP),
             Group(ADMINS_GROUP),
-            File(paths.sudoers_file, SUDOERS, 0o440, paths.backups_dir, validate=visudo_check),
+            File(paths.sudoers_file, sudoers(paths), 0o440, paths.backups_dir, validate=visudo_check),
+            # homes a plugin's hook opened and state files older hubs made readable: private again
+            PrivateHomes(lambda: hub_homes(USERS_GROUP)),
+            PrivateFiles([paths.state_dir, paths.traefik_rules_dir, paths.last_good_dir]),  # not backups: kept as found
         ]),
         Step("tljh-config command", [command_link(paths, name) for name in COMMANDS]),
     ]
