@@ -38,10 +38,11 @@ def bootstrap():
 # Stand-ins for the system commands the actions run (systemctl, dpkg, dpkg-query, apt-get, groupadd,
 # groupdel, visudo, journalctl), first on PATH. Each logs its argv to calls.log and keeps its
 # state as files: enabled.UNIT, active.UNIT, nrestarts.UNIT, installed.PKG, dpkg-interrupted
-# (crashes.UNIT: a (re)start leaves the unit inactive); visudo refuses a
+# (crashes.UNIT: a (re)start leaves the unit inactive; fail.VERB: systemctl VERB fails); visudo refuses a
 # file containing "BROKEN".
 FAKE_COMMANDS = {
     "systemctl": r"""
+if [ -e "$STATE/fail.$1" ]; then echo "Failed to $1 $2" >&2; exit 1; fi
 case "$1" in
   is-enabled) if [ -e "$STATE/enabled.$2" ]; then echo enabled; exit 0; fi; echo disabled; exit 1 ;;
   is-active) if [ -e "$STATE/active.$2" ]; then echo active; exit 0; fi; echo inactive; exit 3 ;;
