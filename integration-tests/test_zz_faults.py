@@ -173,8 +173,8 @@ CLOSED_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on port 9
 # taken and pip runs, and prints which of the copy and its marker are left.
 KILL_DURING_UPGRADE = r"""
 import os, signal, subprocess, time
-env = dict(os.environ, PIP_INDEX_URL="INDEX")
-p = subprocess.Popen(ARGV, stdout=open("/root/killed.log", "w"), stderr=subprocess.STDOUT, env=env,
+env = dict(os.environ, PIP_INDEX_URL="@INDEX@")
+p = subprocess.Popen(@ARGV@, stdout=open("/root/killed.log", "w"), stderr=subprocess.STDOUT, env=env,
                      start_new_session=True)
 deadline = time.monotonic() + 120
 def pip_running():
@@ -238,7 +238,7 @@ def test_an_upgrade_killed_half_way_is_put_back_before_the_hub_starts_again(
     before, pins = machine.run(dists).stdout, hub_txt(machine)
     machine.run(["sh", "-c", f"cp {pins} /root/hub.txt && echo 'tabulate==0.9.0 {NO_HASH}' >> {pins}"])
     # pip retries an unreachable index for seconds: the kill lands while it upgrades
-    driver = KILL_DURING_UPGRADE.replace("ARGV", repr(installer)).replace("INDEX", CLOSED_INDEX)
+    driver = KILL_DURING_UPGRADE.replace("@ARGV@", repr(installer)).replace("@INDEX@", CLOSED_INDEX)
     try:
         killed = machine.run(["python3", "-c", driver], check=False, timeout=BOOTSTRAP_TIMEOUT)
         assert "/opt/tljh/hub.previous" in killed.stdout, killed.stdout + killed.stderr  # killed while upgrading
