@@ -100,9 +100,24 @@ URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 ADMIN_PASSWORD = re.compile(r"(--admin(?:=|\s+)['\"]?[^:\s'\"]+:)[^\s'\"]+")
 
 
+SECRETS: set[str] = set()  # the passwords given on this command line (remember_secrets)
+
+
 def redact(text: str) -> str:
-    """text without credentials: URL userinfo and --admin NAME:PASSWORD passwords become ***."""
+    """text without credentials: the passwords given, URL userinfo and --admin NAME:PASSWORD passwords become ***."""
+    for secret in sorted(SECRETS, key=len, reverse=True):
+        text = text.replace(secret, HIDDEN)
     return ADMIN_PASSWORD.sub(rf"\1{HIDDEN}", URL_USERINFO.sub(rf"\1{HIDDEN}@", text))
+
+
+def remember_secrets(argv: list[str]) -> None:
+    """Every password in argv (the part after ':' of --admin values) is redacted wherever it appears."""
+    public = redact_argv(argv)
+    for arg, shown in zip(argv, public, strict=True):
+        if arg != shown and ":" in arg and "://" not in arg:
+            secret = arg.split(":", 1)[1]
+            if len(secret) >= 4:
+                SECRETS.add(secret)
 
 
 def redact_argv(argv: list[str]) -> list[str]:
@@ -857,6 +872,7 @@ _lock_fd: int | None = None  # the install lock's descriptor: closed in the page
 def main(argv: list[str]) -> int:
     original = list(getattr(sys, "orig_argv", sys.argv))  # the whole command line, interpreter included
     hidden = redact_argv(original) == original or hide_command_line(redact_argv(original))
+    remember_secrets(argv)
     installer_args, requested = own_flags(argv)
     if "--plan" in installer_args:
         prefix = Path(os.environ.get("TLJH_INSTALL_PREFIX") or "/opt/tljh")

@@ -200,14 +200,15 @@ def admin_server(installed: Installation, hub_url: str, admin_name: str, admin_p
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "one_distro: a long test (many installs, load, reboots) that runs only on the first distro of "
-        "TLJH_TEST_DISTROS, to keep CI's time bounded; what it proves does not depend on the distro",
+        "one_distro: a long test (many installs, load, reboots) that runs only on one distro "
+        "(TLJH_TEST_HEAVY_DISTRO, default the first of TLJH_TEST_DISTROS), to keep CI's time bounded; "
+        "what it proves does not depend on the distro",
     )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect `one_distro` tests for every distro but the first."""
-    first = distros_under_test()[:1]
+    """Deselect `one_distro` tests for every distro but the heavy one (TLJH_TEST_HEAVY_DISTRO, or the first)."""
+    first = [os.environ.get("TLJH_TEST_HEAVY_DISTRO") or distros_under_test()[0]]
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)

@@ -12,9 +12,11 @@ further, by the signal a dead SSH session (SIGHUP), Ctrl-C (SIGINT) or a kill/po
   few seconds into it (during the venv's creation, during pip: SIGKILL, SIGINT, SIGHUP);
 - pass B: config, state and services taken down again, SIGINT and SIGHUP at every boundary.
 
-After each pass a plain re-run (the bootstrap) completes, and the machine passes the
-clean-install checks: the admin logs in, starts a server, runs code in a kernel, and a
-no-op re-run restarts nothing. The number of interruption points is printed.
+Each pass ends with a run that completes; each interrupted run is followed by one that first
+finishes the step it was interrupted in. At the end a plain re-run (the bootstrap) completes and
+the machine passes the clean-install checks: the admin logs in, starts a server, runs code in a
+kernel, and a no-op re-run restarts nothing. The number of interruption points is printed.
+(CI time: the checks run once, at the end, not after each pass.)
 """
 
 from __future__ import annotations
@@ -125,10 +127,9 @@ def test_every_interrupted_install_is_finished_by_a_plain_rerun(
     start = time.monotonic()
     take_down(machine, user_env=True)
     points = interrupt_at_every_boundary(machine, argv, ["SIGKILL"])
-    clean_install_checks(machine, argv, hub_url, admin_name, admin_password)
 
     machine.run(["rm", "-rf", USER])
-    for delay, signame in ((2.0, "SIGKILL"), (10.0, "SIGKILL"), (18.0, "SIGINT"), (26.0, "SIGHUP")):
+    for delay, signame in ((2.0, "SIGKILL"), (12.0, "SIGINT"), (24.0, "SIGHUP")):
         run = interrupted_run(machine, argv, title="user environment", delay=delay, signame=signame)
         assert run.hit is not None, tail(run.out, 30)
         if run.rc == 0:  # the step finished before the signal: the env is complete

@@ -37,15 +37,17 @@ def bootstrap():
 
 # Stand-ins for the system commands the actions run (systemctl, dpkg, dpkg-query, apt-get, groupadd,
 # groupdel, visudo, journalctl), first on PATH. Each logs its argv to calls.log and keeps its
-# state as files: enabled.UNIT, active.UNIT, nrestarts.UNIT, installed.PKG, dpkg-interrupted; visudo refuses a
+# state as files: enabled.UNIT, active.UNIT, nrestarts.UNIT, installed.PKG, dpkg-interrupted
+# (crashes.UNIT: a (re)start leaves the unit inactive; fail.VERB: systemctl VERB fails); visudo refuses a
 # file containing "BROKEN".
 FAKE_COMMANDS = {
     "systemctl": r"""
+if [ -e "$STATE/fail.$1" ]; then echo "Failed to $1 $2" >&2; exit 1; fi
 case "$1" in
   is-enabled) if [ -e "$STATE/enabled.$2" ]; then echo enabled; exit 0; fi; echo disabled; exit 1 ;;
   is-active) if [ -e "$STATE/active.$2" ]; then echo active; exit 0; fi; echo inactive; exit 3 ;;
   enable) touch "$STATE/enabled.$2" ;;
-  start|restart) touch "$STATE/active.$2" ;;
+  start|restart) if [ -e "$STATE/crashes.$2" ]; then rm -f "$STATE/active.$2"; else touch "$STATE/active.$2"; fi ;;
   disable) [ "$2" = --now ] && rm -f "$STATE/active.$3" "$STATE/enabled.$3"; rm -f "$STATE/enabled.$2" ;;
   show) unit="$4"
         if [ -e "$STATE/active.$unit" ]; then echo ActiveState=active; echo SubState=running

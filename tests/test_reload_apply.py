@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tljh.cli.reload import HUB, PROXY, apply
+from tljh.cli.reload import HUB, PROXY, Snapshot, apply, load_good, remember_current, save_good
 from tljh.health import HubNotReady
 from tljh.journal import Journal
 from tljh.traefik import EXTRA_PREFIX, proxy_files
@@ -116,3 +117,37 @@ def test_stale_extra_rule_copies_are_removed_and_current_ones_kept(installed, hu
     assert other.read_text() == "# old\n"  # not one of the copies reload manages
     removed = [(e.change, e.target) for e in Journal(installed.journal).entries() if e.change == "remove"]
     assert removed == [("remove", str(stale))]
+
+
+def test_units_that_had_restarted_before_are_not_taken_for_a_crash_loop(installed, fake_commands, hub_answering):
+    hub = hub_answering(lambda n: 200)
+    config = _config(hub.port)
+    for unit in (PROXY, HUB):
+        (fake_commands.state / f"nrestarts.{unit}").write_text("3\n")  # systemd's count since boot
+    apply(proxy_files(config, installed), config, installed, [PROXY, HUB], timeout=10)
+
+
+def test_a_unit_that_stops_after_its_restart_ends_the_wait_at_once(installed, fake_commands, hub_answering):
+    hub = hub_answering(lambda n: 502)
+    config = _config(hub.port)
+    fake_commands.set(f"crashes.{HUB}")
+    started = time.monotonic()
+    with pytest.raises(HubNotReady, match=f"{HUB} stopped or restarted by itself"):
+        apply(proxy_files(config, installed), config, installed, [HUB], timeout=60)
+    assert time.monotonic() - started < 30  # not the whole timeout
+
+
+def test_the_last_good_configuration_is_private_and_reads_back(installed):
+    installed.config_file.write_text("users:\n  admin:\n    - alice\n")
+    remember_current(installed)
+    good_dir = installed.last_good_dir
+    assert good_dir.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in good_dir.iterdir()} == {"config.yaml": 0o600, "proxy.json": 0o600}
+    good = load_good(installed, {})
+    assert good.config_bytes == installed.config_file.read_bytes()
+    assert good.files == proxy_files({"users": {"admin": ["alice"]}}, installed)
+
+
+def test_saving_creates_the_state_directories_it_needs(paths):
+    save_good(paths, Snapshot(b"a: 1\n", {}))
+    assert (paths.last_good_dir / "config.yaml").read_bytes() == b"a: 1\n"

@@ -125,3 +125,11 @@ def test_bootstrap_hides_its_own_command_line(bootstrap):
     finally:
         child.kill()
         child.wait()
+
+
+def test_bootstrap_redacts_the_passwords_it_was_given_anywhere(bootstrap, monkeypatch):
+    monkeypatch.setattr(bootstrap, "SECRETS", set())
+    bootstrap.remember_secrets(["--admin", "alice:Pa55word", "bob:x", "--admin=carol:Other-Secret",
+                                "--plugin", "git+https://tok@h/p"])
+    assert sorted(bootstrap.SECRETS) == ["Other-Secret", "Pa55word"]
+    assert bootstrap.redact("argument --admin: 'alice:Pa55word' Other-Secret") == "argument --admin: 'alice:***' ***"

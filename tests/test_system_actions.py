@@ -241,3 +241,31 @@ def test_the_sudoers_file_is_validated_before_it_is_put_in_place(fake_commands, 
     sudoers.apply(journal)
     assert paths.sudoers_file.read_text() == sudoers_text(paths)
     assert sum(c.startswith("visudo -cf") for c in fake_commands.calls()) == 2
+
+
+def test_unit_files_are_world_readable_not_writable(service, journal, tmp_path):
+    action, _ = service
+    action.apply(journal)
+    assert (tmp_path / "units" / UNIT).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_restart_is_journalled_as_a_restart(service, journal):
+    action, inputs = service
+    action.apply(journal)
+    inputs.value = b"config v2"
+    action.apply(journal)
+    assert [(e.kind, e.change) for e in journal.entries()][-1] == ("service", "restart")
+
+
+def test_a_failing_systemctl_fails_the_apply(service, fake_commands, journal):
+    action, _ = service
+    fake_commands.set("fail.enable")
+    with pytest.raises(CommandError, match="systemctl enable"):
+        action.apply(journal)
+
+
+@pytest.mark.parametrize("change, verb", [("enable", "disable"), ("start", "stop"), ("restart", "stop")])
+def test_undo_disables_or_stops_and_tolerates_a_unit_already_gone(fake_commands, change, verb):
+    fake_commands.set(f"fail.{verb}")
+    assert Service.undo(Entry("service", UNIT, change)) is None
+    assert fake_commands.calls()[0].startswith(f"systemctl {verb} ")

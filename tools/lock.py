@@ -4,6 +4,7 @@
     python3 tools/lock.py            # (re)generate every lock from its requirements file
     python3 tools/lock.py --upgrade  # the same, letting every transitive pin move to its newest release
     python3 tools/lock.py --check    # exit 1 when a lock is out of date with its requirements (offline)
+    python3 tools/lock.py --wheels   # every locked version has a wheel for x86_64 and aarch64, Python 3.10-3.13
 
 Each `tljh/install/requirements/NAME.txt` (the direct requirements, exact pins) has a lock
 `NAME.lock`: every package the environment gets, transitive ones included, pinned, with the sha256
@@ -32,6 +33,10 @@ from pathlib import Path
 REQUIREMENTS_DIR = Path(__file__).resolve().parent.parent / "tljh" / "install" / "requirements"
 LOCKED = ("hub", "user-venv")  # traefik.txt is hashed by hand: one package, --no-deps
 PYTHON_FLOOR = "3.10"
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+PLATFORMS = ("x86_64-manylinux_2_28", "aarch64-manylinux_2_28")
+# Locked packages published only as source (pure Python): pip builds them in the machine.
+SOURCE_ONLY = {"onetimepass": "jupyterhub-nativeauthenticator"}
 INPUT_LINE = re.compile(r"^# input: (?P<name>\S+) sha256=(?P<digest>[0-9a-f]{64})$", re.M)
 
 
@@ -100,11 +105,43 @@ def problems(name: str, directory: Path = REQUIREMENTS_DIR) -> list[str]:
     return out
 
 
+def wheel_problems(name: str) -> list[str]:
+    """Locked versions without a wheel for one of PLATFORMS x PYTHONS (uv resolves the exact pins
+    with --only-binary; SOURCE_ONLY packages and the packages needing them are left out)."""
+    import tempfile
+
+    text = (REQUIREMENTS_DIR / f"{name}.lock").read_text().replace("\\\n", " ")
+    skipped = set(SOURCE_ONLY) | set(SOURCE_ONLY.values())
+    pins = [line.split(" --hash")[0].strip() for line in text.splitlines()
+            if line[:1].isalnum() and re.split(r"[=;\s]", line)[0] not in skipped]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pinned = Path(tmp) / "pins.txt"
+        pinned.write_text("\n".join(pins) + "\n")
+        for platform in PLATFORMS:
+            for python in PYTHONS:
+                result = subprocess.run([uv(), "pip", "compile", "--quiet", "--no-header", "--native-tls",
+                                         "--only-binary", ":all:", "--python-platform", platform,
+                                         "--python-version", python, str(pinned)], capture_output=True, text=True)
+                if result.returncode != 0:
+                    out.append(f"{name}.lock on {platform} Python {python}: {result.stderr.strip().splitlines()[:2]}")
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that every lock is up to date")
     parser.add_argument("--upgrade", action="store_true", help="let every pin move to its newest release")
+    parser.add_argument("--wheels", action="store_true", help="check that every locked version has wheels")
     args = parser.parse_args(argv)
+    if args.wheels:
+        found = [p for name in LOCKED for p in wheel_problems(name)]
+        for problem in found:
+            print(f"no wheel: {problem}", file=sys.stderr)
+        print(f"checked {', '.join(PLATFORMS)} x Python {', '.join(PYTHONS)}: "
+              + ("every locked version has a wheel" if not found else f"{len(found)} problem(s)")
+              + f" (source only, built by pip: {', '.join(SOURCE_ONLY)})")
+        return 1 if found else 0
     if args.check:
         found = [p for name in LOCKED for p in problems(name)]
         for problem in found:
