@@ -1,6 +1,7 @@
 """The pure parts of `tljh plan`, `status`, `uninstall`, `backup` and `restore` (no root, no systemd)."""
 
 import io
+import os
 import json
 import tarfile
 from collections import namedtuple
@@ -191,3 +192,12 @@ def test_commands_other_than_plan_need_root(monkeypatch, capsys):
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     assert tljh_main(["status"]) == 1
     assert "must be run as root" in capsys.readouterr().err
+
+
+def test_processes_of_reads_proc(tmp_path):
+    from tljh.cli.uninstall import processes_of
+
+    (tmp_path / "123").mkdir()
+    (tmp_path / "self").mkdir()
+    assert processes_of(os.getuid(), tmp_path) == [123]
+    assert processes_of(os.getuid() + 4242, tmp_path) == []

@@ -8,6 +8,9 @@ homes stay unless --remove-users; their homes are then archived first unless --n
 
 from __future__ import annotations
 
+import os
+import pwd
+import signal
 import sys
 import time
 from pathlib import Path
@@ -52,14 +55,38 @@ def stop_units() -> None:
     run(["systemctl", "disable", *UNITS], check=False)
 
 
-def remove_accounts(accounts: list[str], wait: float = 10.0) -> list[str]:
+def processes_of(uid: int, proc: Path = Path("/proc")) -> list[int]:
+    """The pids of the processes running as uid (read from /proc: pgrep may not be installed)."""
+    pids = []
+    for entry in proc.iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                pids.append(int(entry.name))
+        except OSError:
+            pass  # the process ended meanwhile
+    return pids
+
+
+def kill_processes_of(uid: int, wait: float = 10.0) -> None:
+    """Ensure no process runs as uid (SIGKILL, then a bounded wait until they are gone)."""
+    deadline = time.monotonic() + wait
+    while (pids := processes_of(uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2)
+
+
+def remove_accounts(accounts: list[str]) -> list[str]:
     """Remove the accounts and their homes (their processes killed first); the ones that could not be."""
     failed = []
     for account in accounts:
-        run(["pkill", "-KILL", "-u", account], check=False)
-        deadline = time.monotonic() + wait
-        while run(["pgrep", "-u", account], check=False).returncode == 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        try:
+            kill_processes_of(pwd.getpwnam(account).pw_uid)
+        except KeyError:
+            continue
         if run(["userdel", "--remove", account], check=False).returncode not in (0, 12):  # 12: home not removed
             failed.append(account)
     return failed
