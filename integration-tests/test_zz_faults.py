@@ -177,8 +177,14 @@ env = dict(os.environ, PIP_INDEX_URL="@INDEX@")
 p = subprocess.Popen(@ARGV@, stdout=open("/root/killed.log", "w"), stderr=subprocess.STDOUT, env=env,
                      start_new_session=True)
 deadline = time.monotonic() + 120
-def pip_running():
-    return subprocess.run(["pgrep", "-s", str(p.pid), "-f", "pip install"], capture_output=True).returncode == 0
+def pip_running():  # (no pgrep on a minimal Debian)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.getsid(int(pid)) == p.pid and b"pip\0install" in open(f"/proc/{pid}/cmdline", "rb").read():
+                return True
+        except OSError:
+            pass
+    return False
 while time.monotonic() < deadline and p.poll() is None:
     if os.path.exists("/opt/tljh/state/hub-env.upgrading") and pip_running():
         break
