@@ -37,6 +37,6 @@ def test_a_failed_miniforge_download_stops_the_default_install_before_any_change
     assert "Connection refused" in result.stderr, output
     assert "set TLJH_MINIFORGE_URL to a mirror URL or a local copy of it" in result.stderr
     assert "Traceback" not in output
-    # the bootstrap made the hub venv; the installer changed nothing
-    assert machine.run(["ls", "-A", "/opt/tljh"]).stdout.split() == ["hub", "installer.log"]
+    # the bootstrap made the hub venv (and took the install lock); the installer changed nothing
+    assert sorted(machine.run(["ls", "-A", "/opt/tljh"]).stdout.split()) == [".install.lock", "hub", "installer.log"]
     assert not machine.succeeds(["test", "-e", "/etc/systemd/system/jupyterhub.service"])
