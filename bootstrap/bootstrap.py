@@ -85,8 +85,27 @@ STEPS = ("bootstrap: python3 (apt)", "bootstrap: hub venv", "bootstrap: tljh pac
 MADE: list[dict[str, str]] = []
 
 
+PENDING_RECORD = "tljh-bootstrap-made.json"  # in the hub venv until the installer has journalled it
+
+
 def made(kind: str, target: str, change: str) -> None:
     MADE.append({"kind": kind, "target": target, "change": change})
+
+
+def keep_pending_record(hub: Path) -> str:
+    """What this and earlier bootstraps made and no installer journalled yet (an installer that stopped
+    before its journal, e.g. on a failed download), kept in the hub venv; returned as JSON."""
+    pending = hub / PENDING_RECORD
+    try:
+        earlier = json.loads(pending.read_text())
+    except (OSError, ValueError):
+        earlier = []
+    records = [r for r in earlier if isinstance(r, dict)] if isinstance(earlier, list) else []
+    records += [r for r in MADE if r not in records]
+    text = json.dumps(records)
+    pending.write_text(text)
+    os.chmod(pending, 0o600)
+    return text
 
 
 class BootstrapError(Exception):
@@ -902,7 +921,7 @@ def main(argv: list[str]) -> int:
             print("The progress page shows this error and stays up until the bootstrap runs again.", file=sys.stderr)
         return 1
     say("handing over to the installer")
-    os.environ["TLJH_BOOTSTRAP_MADE"] = json.dumps(MADE)
+    os.environ["TLJH_BOOTSTRAP_MADE"] = keep_pending_record(hub)
     if _lock_fd is not None:
         os.set_inheritable(_lock_fd, True)
         os.environ["TLJH_INSTALL_LOCK_FD"] = str(_lock_fd)

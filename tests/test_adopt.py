@@ -16,6 +16,9 @@ def upstream_layout(paths):
 
 def test_a_fresh_machine_and_our_own_install_are_not_adopted(paths):
     assert not is_upstream_install(paths) and adoption_report(paths) == []
+    (paths.hub_env / "bin").mkdir(parents=True)
+    (paths.hub_env / "bin" / "tljh-config").write_text("")  # what our bootstrap makes before the installer runs
+    assert not is_upstream_install(paths) and adoption_report(paths) == []
     upstream_layout(paths)
     paths.install_state.write_text("{}")
     assert not is_upstream_install(paths) and adoption_report(paths) == []

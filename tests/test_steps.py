@@ -9,6 +9,7 @@ import pytest
 
 from tljh.actions import Action, load_all_kinds, undo_entry
 from tljh.actions.files import Directory, File, KeptFile, Symlink
+from tljh.paths import Paths
 from tljh.install.installer import record_bootstrap, runs_of_steps
 from tljh.install.steps import Answers, Inputs, Step, install_steps
 from tljh.install.userenv import VenvUserEnvironment
@@ -74,9 +75,14 @@ def test_the_bootstrap_s_changes_are_journalled(tmp_path):
     journal = Journal(tmp_path / "journal.jsonl", run="r")
     made = [{"kind": "directory", "target": "/opt/tljh", "change": "create"},
             {"kind": "venv", "target": "/opt/tljh/hub", "change": "create"}]
-    record_bootstrap(journal, {"TLJH_BOOTSTRAP_MADE": json.dumps(made)})
-    record_bootstrap(journal, {"TLJH_BOOTSTRAP_MADE": "not json"})
-    record_bootstrap(journal, {})
+    paths = Paths(prefix=tmp_path / "prefix")
+    pending = paths.hub_env / "tljh-bootstrap-made.json"
+    pending.parent.mkdir(parents=True)
+    pending.write_text(json.dumps(made))
+    record_bootstrap(journal, {"TLJH_BOOTSTRAP_MADE": json.dumps(made)}, paths)
+    assert not pending.exists()  # journalled: no longer pending for the next bootstrap
+    record_bootstrap(journal, {"TLJH_BOOTSTRAP_MADE": "not json"}, paths)
+    record_bootstrap(journal, {}, paths)
     assert [(e.kind, e.target, e.change, e.run) for e in journal.entries()] == [
         ("directory", "/opt/tljh", "create", "r"), ("venv", "/opt/tljh/hub", "create", "r")]
 

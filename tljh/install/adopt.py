@@ -30,8 +30,9 @@ def is_upstream_install(paths: Paths) -> bool:
     """Whether the prefix holds an install this installer did not make (it has never recorded a run)."""
     if paths.install_state.exists():
         return False
-    markers = (paths.state_dir / "jupyterhub.sqlite", paths.hub_env / "bin" / "tljh-config",
-               paths.user_env / "conda-meta", paths.config_file, upstream_dynamic_config(paths))
+    # not the hub venv's tljh-config: this installer's own bootstrap has just made that on a fresh machine
+    markers = (paths.state_dir / "jupyterhub.sqlite", paths.user_env / "conda-meta", paths.config_file,
+               upstream_dynamic_config(paths))
     return any(marker.exists() for marker in markers)
 
 

@@ -213,7 +213,7 @@ def install(paths: Paths, options: Options) -> None:
 def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
              requirements: UserRequirements | None, user_env: UserEnvironment) -> None:
     journal = Journal(paths.journal)
-    record_bootstrap(journal, os.environ)
+    record_bootstrap(journal, os.environ, paths)
     steps = install_steps(Inputs(
         paths=paths, admins=tuple((a.name, a.password) for a in options.admins),
         state={**state, "version": __version__}, user_env=user_env, requirements=requirements,
@@ -259,8 +259,9 @@ def runs_of_steps(steps: list[Step]) -> list[list[Step]]:
     return groups
 
 
-def record_bootstrap(journal: Journal, environ: Mapping[str, str]) -> None:
-    """Journal what the bootstrap made before this package existed (it says so in TLJH_BOOTSTRAP_MADE)."""
+def record_bootstrap(journal: Journal, environ: Mapping[str, str], paths: Paths) -> None:
+    """Journal what the bootstrap made before this package existed (it says so in TLJH_BOOTSTRAP_MADE,
+    and keeps it pending in the hub venv until this is done)."""
     try:
         made = json.loads(environ.get("TLJH_BOOTSTRAP_MADE") or "[]")
     except ValueError:
@@ -269,6 +270,7 @@ def record_bootstrap(journal: Journal, environ: Mapping[str, str]) -> None:
         if isinstance(item, dict) and {"kind", "target", "change"} <= item.keys():
             journal.record(Entry(kind=str(item["kind"]), target=str(item["target"]), change=str(item["change"]),
                                  data={"by": "bootstrap"}))
+    (paths.hub_env / "tljh-bootstrap-made.json").unlink(missing_ok=True)  # journalled: no longer pending
 
 
 def _fresh_plugin_manager() -> Any:
