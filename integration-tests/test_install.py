@@ -83,9 +83,7 @@ def test_state_file(machine: Machine, installed: Installation, name: str) -> Non
     """The hub's database and cookie secret, traefik's config, acme.json and the API secret: root only."""
     owner, _, mode = machine.stat(f"/opt/tljh/state/{name}")
     assert owner == "root"
-    # TODO(issue 14): jupyterhub.sqlite is exempt until the hub creates it 0600 (the security-accounts
-    # work); remove the exemption when that lands, so this checks every state file.
-    assert not mode & 0o077 or name == "jupyterhub.sqlite", f"{name} mode {mode:o}"
+    assert not mode & 0o077, f"{name} mode {mode:o}"
 
 
 def test_traefik_rules_directory(machine: Machine, installed: Installation) -> None:
