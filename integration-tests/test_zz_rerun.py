@@ -39,6 +39,10 @@ def rerun(
     machine: Machine, installed: Installation, admin_server: HubClient, admin_name: str, admin_password: str
 ) -> Rerun:
     """Run bootstrap.py a second time, as a file from /srv/tljh, with the admin's server running."""
+    # files before this one (faults, lifecycle) may have stopped the admin's server or replaced the hub
+    client = HubClient(admin_server.base_url)
+    client.login(admin_name, admin_password)
+    client.start_server()
     before = {unit: active_since(machine, unit) for unit in SERVICES}
     result = machine.run(
         ["python3", "/srv/tljh/bootstrap/bootstrap.py", *bootstrap_argv(admin_name, admin_password)],
