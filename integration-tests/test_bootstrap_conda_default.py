@@ -22,8 +22,16 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+@pytest.fixture
+def fresh_afterwards(machine: Machine) -> Iterator[None]:
+    """Remove what the stopped run made (the hub venv, the lock, the log): the session install
+    that follows, and test_zz_lifecycle.py's snapshot taken before it, start from a fresh machine."""
+    yield
+    machine.run(["rm", "-rf", "/opt/tljh"])
+
+
 def test_a_failed_miniforge_download_stops_the_default_install_before_any_change(
-    machine: Machine, checkout: str, closed_port: int
+    machine: Machine, checkout: str, closed_port: int, fresh_afterwards: None
 ) -> None:
     mirror = f"http://127.0.0.1:{closed_port}/miniforge/{{version}}/Miniforge3-{{arch}}.sh"
     result = machine.run(
