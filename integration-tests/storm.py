@@ -129,26 +129,32 @@ def median(values: list[float]) -> float:
 
 
 def storm(api: AdminAPI, names: list[str], timeout: float = 900, probe_user: str | None = None,
-          watch_progress: int = 0) -> StormResult:
+          watch_progress: bool = False) -> StormResult:
     """Start every user's server at the same moment and wait (at most `timeout` s) until each is
     ready or has failed. Meanwhile GET /hub/api/users/`probe_user` twice a second (the admin's view)
-    and, for the last `watch_progress` users, read their progress event streams."""
+    and, with `watch_progress`, read each user's progress event stream from the moment the hub
+    accepted their start (what their spawn page shows)."""
     api.create_users(names)
     result = StormResult()
     done = threading.Event()
     probe = threading.Thread(target=_probe, args=(api, probe_user or names[0], done, result), daemon=True)
     probe.start()
-    watchers = [threading.Thread(target=_watch_progress, args=(api, name, result, timeout), daemon=True)
-                for name in names[-watch_progress:]] if watch_progress else []
+    watchers: list[threading.Thread] = []
     started: dict[str, float] = {}
+
+    def start(name: str) -> str:
+        outcome = _start(api, name, barrier, started)
+        if not outcome and watch_progress:
+            watcher = threading.Thread(target=_watch_progress, args=(api, name, result, timeout), daemon=True)
+            watcher.start()
+            watchers.append(watcher)
+        return outcome
+
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         barrier = threading.Barrier(len(names))
-        for name, outcome in zip(names, pool.map(lambda n: _start(api, n, barrier, started), names), strict=True):
+        for name, outcome in zip(names, pool.map(start, names), strict=True):
             if outcome:
                 result.failures[name] = outcome
-            if name == names[-1]:
-                for watcher in watchers:
-                    watcher.start()
     _wait_ready(api, [n for n in names if n not in result.failures], started, result, timeout)
     done.set()
     probe.join(timeout=REQUEST_TIMEOUT + 5)

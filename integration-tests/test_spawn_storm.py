@@ -45,7 +45,7 @@ def unit_property(machine: Machine, unit: str, name: str) -> str:
 
 @pytest.mark.one_distro
 def test_twenty_new_users_start_at_once(machine: Machine, class_hub: AdminAPI) -> None:
-    result = storm(class_hub, USERS, timeout=900, watch_progress=5)
+    result = storm(class_hub, USERS, timeout=900, watch_progress=True)
     assert not result.failures, f"{len(result.failures)} of {len(USERS)} failed: {result.failures}"
     assert sorted(result.ready_seconds) == USERS
     for name in USERS:

@@ -65,9 +65,6 @@ def apt_owned(machine: Machine, packages: list[str]) -> set[str]:
 
 # Made by other test files of the session, not by the product: the https tests' certificates.
 TEST_MADE_PATHS = ("/etc/mycerts", "/etc/ssl/tljh-test")
-# Made by the hub for `users.extra_user_groups` (test_tljh_config.py): not journalled, so uninstall
-# keeps them (a known gap, in the README's uninstall section).
-HUB_MADE_GROUPS = ("tljh-testers",)
 
 
 def unexplained(machine: Machine, before: dict, after: dict, kept_accounts: tuple[str, ...] = ()) -> dict[str, list[str]]:
@@ -94,7 +91,7 @@ def unexplained(machine: Machine, before: dict, after: dict, kept_accounts: tupl
     diff["files"] = [line for line in diff.get("files", []) if not explained(line)]
     for key in ("users", "groups"):
         diff[key] = [line for line in diff.get(key, [])
-                     if not any(line[2:].startswith(f"{a}:") for a in (*kept_accounts, *HUB_MADE_GROUPS))]
+                     if not any(line[2:].startswith(f"{a}:") for a in kept_accounts)]
     return {k: v for k, v in diff.items() if v}
 
 

@@ -204,7 +204,8 @@ def test_an_account_held_by_another_name_is_not_adopted(machine, record):
 def test_the_record_file_is_private_and_replaced_whole(machine, record):
     record.account_for("alice")
     assert stat.S_IMODE(record.path.stat().st_mode) == 0o600
-    assert json.loads(record.path.read_text()) == {"version": 1, "accounts": {"alice": "jupyter-alice"}}
+    assert json.loads(record.path.read_text()) == {"version": 1, "accounts": {"alice": "jupyter-alice"},
+                                                   "created_groups": []}
     assert not [p for p in record.path.parent.iterdir() if p.name.startswith(".unix-accounts")]
 
 
@@ -235,3 +236,30 @@ def test_groups_of():
     assert users.groups_of("alice", groups) == ["docker", "gpu"]
     assert users.groups_of("bob", groups) == ["gpu"]
     assert users.groups_of("carol", groups) == []
+
+
+def test_a_group_the_hub_creates_is_recorded_and_the_accounts_kept(machine, record, fake_commands):
+    record.account_for("alice")
+    assert record.ensure_group("gpu") is True
+    assert "groupadd --system gpu" in fake_commands.calls()
+    assert record.created_groups() == ["gpu"]
+    assert record.load() == {"alice": "jupyter-alice"}
+    record.account_for("bob")  # a later save keeps the groups
+    assert record.created_groups() == ["gpu"]
+
+
+def test_an_existing_group_is_neither_created_nor_recorded(machine, record, fake_commands):
+    assert record.ensure_group("docker") is False
+    assert fake_commands.calls() == []
+    assert record.created_groups() == []
+
+
+def test_uninstall_removes_the_hub_made_groups_that_exist(monkeypatch, fake_commands):
+    from tljh.actions import system
+    from tljh.cli.uninstall import remove_hub_made_groups
+
+    monkeypatch.setattr(system, "group_exists", lambda g: g in {"gpu", "stuck"})
+    (fake_commands.bin / "groupdel").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "groupdel $*" >> "{fake_commands.state}/calls.log"\n[ "$1" != stuck ]\n')
+    assert remove_hub_made_groups(["gone", "gpu", "stuck"]) == ["stuck"]
+    assert fake_commands.calls() == ["groupdel gpu", "groupdel stuck"]

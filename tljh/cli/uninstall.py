@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tljh.actions import load_all_kinds, undo_entry
 from tljh.cli.backup import confirm, default_archive, hub_accounts, write_archive
+from tljh.hub.users import AccountRecord
 from tljh.journal import Entry, Journal
 from tljh.paths import Paths
 from tljh.run import run
@@ -92,6 +93,14 @@ def remove_accounts(accounts: list[str]) -> list[str]:
     return failed
 
 
+def remove_hub_made_groups(groups: list[str]) -> list[str]:
+    """Remove the groups the hub created for `users.extra_user_groups`; the ones that could not be."""
+    from tljh.actions.system import group_exists
+
+    return [group for group in groups
+            if group_exists(group) and run(["groupdel", group], check=False).returncode != 0]
+
+
 def undo_all(entries: list[Entry]) -> tuple[list[str], list[str]]:
     """Undo the entries in order; (notes about what was kept on purpose, failures)."""
     notes: list[str] = []
@@ -116,6 +125,7 @@ def main(paths: Paths, remove_users: bool = False, archive_homes: bool = True, y
     load_all_kinds()  # before the hub venv (this program's own packages) is removed
     todo = undo_order(entries)
     accounts = hub_accounts()
+    hub_groups = AccountRecord(paths.unix_accounts).created_groups()
     archive = default_archive("uninstall")
     print(f"This stops JupyterHub and undoes {len(todo)} recorded change(s) (of {len(entries)}), newest first.")
     print(f"The hub's state and configuration are archived to {archive} first.")
@@ -131,6 +141,7 @@ def main(paths: Paths, remove_users: bool = False, archive_homes: bool = True, y
     write_archive(paths, archive, accounts if remove_users and archive_homes else [])
     print(f"archive: {archive}")
     failures = [f"account {a}: userdel failed" for a in remove_accounts(accounts)] if remove_users else []
+    failures += [f"group {g} (made by the hub): groupdel failed" for g in remove_hub_made_groups(hub_groups)]
     notes, undo_failures = undo_all(todo)
     failures += undo_failures
     run(["systemctl", "daemon-reload"], check=False)

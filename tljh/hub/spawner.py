@@ -108,7 +108,8 @@ class UserCreatingSpawner(SystemdSpawner):
             await asyncio.sleep(1)
 
     def _ensure_account(self) -> str:
-        unix_name = AccountRecord(Path(self.accounts_file)).account_for(self.user.name)
+        record = AccountRecord(Path(self.accounts_file))
+        unix_name = record.account_for(self.user.name)
         try:
             if ensure_user(unix_name):
                 self.log.info("Created unix user %s for hub user %s", unix_name, self.user.name)
@@ -118,6 +119,8 @@ class UserCreatingSpawner(SystemdSpawner):
                 self.log.info("The home of %s was not private: made it 0700 again", unix_name)
         ensure_admin_membership(unix_name, bool(self.user.admin))
         for group in groups_of(self.user.name, self.extra_user_groups):
+            if record.ensure_group(group):
+                self.log.info("Created group %s (users.extra_user_groups)", group)
             ensure_membership(unix_name, group, True)
         return unix_name
 

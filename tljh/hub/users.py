@@ -122,18 +122,42 @@ class AccountRecord:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> dict[str, str]:
+    def _read(self) -> dict[str, object]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        return {str(k): str(v) for k, v in data.get("accounts", {}).items()}
+        return data if isinstance(data, dict) else {}
 
-    def _save(self, accounts: dict[str, str]) -> None:
+    def load(self) -> dict[str, str]:
+        accounts = self._read().get("accounts", {})
+        return {str(k): str(v) for k, v in accounts.items()} if isinstance(accounts, dict) else {}
+
+    def created_groups(self) -> list[str]:
+        """The groups the hub created (for `users.extra_user_groups`), which uninstall removes."""
+        groups = self._read().get("created_groups", [])
+        return sorted(str(g) for g in groups) if isinstance(groups, list) else []
+
+    def _save(self, accounts: dict[str, str], created_groups: list[str] | None = None) -> None:
         from tljh.actions.files import write_atomic
 
-        text = json.dumps({"version": 1, "accounts": accounts}, indent=1, sort_keys=True, ensure_ascii=False)
+        groups = self.created_groups() if created_groups is None else sorted(set(created_groups))
+        text = json.dumps({"version": 1, "accounts": accounts, "created_groups": groups},
+                          indent=1, sort_keys=True, ensure_ascii=False)
         write_atomic(self.path, (text + "\n").encode("utf-8"), 0o600)
+
+    def ensure_group(self, group: str) -> bool:
+        """The group exists; when the hub has to create it, it is recorded first (so uninstall,
+        which removes what the hub made, knows it even if the creation is interrupted). Whether it
+        was created."""
+        if group_exists(group):
+            return False
+        with _lock, self._locked():
+            self._save(self.load(), [*self.created_groups(), group])
+            if not group_exists(group):
+                run(["groupadd", "--system", group])
+                return True
+        return False
 
     def _locked(self) -> _FileLock:
         return _FileLock(self.path.with_name(self.path.name + ".lock"))
