@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tljh.actions.pipnet import FetchFailure, config_keys, fetch_failure, network_options
+from tljh.actions.pipnet import FetchFailure, config_keys, fetch_failure, network_env
 from tljh.actions.python import PackageFetchError, pip_install
 from tljh.paths import PIP_RETRIES, PIP_TIMEOUT_SECONDS
 from tljh.run import CommandError
@@ -71,6 +71,14 @@ def test_an_index_that_lists_nothing_is_named_without_claiming_why(name: str) ->
     assert "(from versions: none): the index does not have it, or did not answer" in found.message("/opt/tljh/hub")
 
 
+@pytest.mark.parametrize("pip", ["23", "25"])
+def test_build_dependencies_pip_could_not_fetch_are_named(pip: str) -> None:
+    """A local project or plugin: pip's own pip for its build dependencies failed (its lines are indented)."""
+    assert failure(f"builddeps-{pip}") == FetchFailure(
+        "setuptools>=40.8.0", ("http://127.0.0.1:9/simple",), "http://127.0.0.1:9/simple/setuptools/",
+        "connection refused", 6)
+
+
 def test_versions_that_do_not_match_are_not_a_network_failure() -> None:
     assert failure("versions-23") is None
     assert fetch_failure("ERROR: ResolutionImpossible: ...\n") is None
@@ -84,15 +92,18 @@ def test_credentials_in_the_index_url_stay_hidden() -> None:
     assert message is not None and "s3cretpw" not in message.message("/env") and "***@127.0.0.1:9" in message.message("/env")
 
 
-@pytest.mark.parametrize("keys, options", [
-    ([], ["--retries", str(PIP_RETRIES), "--timeout", str(PIP_TIMEOUT_SECONDS)]),
-    ([":env:.retries", "global.cert"], ["--timeout", str(PIP_TIMEOUT_SECONDS)]),
-    (["global.default-timeout"], ["--retries", str(PIP_RETRIES)]),
-    (["install.timeout", "global.retries"], []),
-    (["download.timeout", "download.retries"], ["--retries", str(PIP_RETRIES), "--timeout", str(PIP_TIMEOUT_SECONDS)]),
+BOTH = {"PIP_RETRIES": str(PIP_RETRIES), "PIP_TIMEOUT": str(PIP_TIMEOUT_SECONDS)}
+
+
+@pytest.mark.parametrize("keys, env", [
+    ([], BOTH),
+    ([":env:.retries", "global.cert"], {"PIP_TIMEOUT": str(PIP_TIMEOUT_SECONDS)}),
+    (["global.default-timeout"], {"PIP_RETRIES": str(PIP_RETRIES)}),
+    (["install.timeout", "global.retries"], {}),
+    (["download.timeout", "download.retries"], BOTH),
 ])
-def test_the_machines_pip_settings_win_over_the_installers_bounds(keys: list[str], options: list[str]) -> None:
-    assert network_options(keys) == options
+def test_the_machines_pip_settings_win_over_the_installers_bounds(keys: list[str], env: dict[str, str]) -> None:
+    assert network_env(keys) == env
 
 
 def test_config_keys_reads_pip_config_list() -> None:
@@ -102,7 +113,7 @@ def test_config_keys_reads_pip_config_list() -> None:
 
 FAKE_PIP = """#!/bin/sh
 if [ "$3 $4" = "config list" ]; then printf '%s' "$FAKE_PIP_CONFIG"; exit 0; fi
-echo "$@" >> "$(dirname "$0")/argv.log"
+echo "$@ (PIP_RETRIES=${PIP_RETRIES-} PIP_TIMEOUT=${PIP_TIMEOUT-})" >> "$(dirname "$0")/argv.log"
 cat "$FAKE_PIP_OUTPUT"; exit 1
 """
 
@@ -115,6 +126,8 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, confi
     python.chmod(python.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("FAKE_PIP_OUTPUT", str(DATA / f"{output}.txt"))
     monkeypatch.setenv("FAKE_PIP_CONFIG", config)
+    for name in ("PIP_RETRIES", "PIP_TIMEOUT"):  # (the fake's config list says what the machine sets)
+        monkeypatch.delenv(name, raising=False)
     return env
 
 
@@ -124,7 +137,7 @@ def test_pip_install_bounds_pip_and_names_what_it_could_not_fetch(tmp_path: Path
         pip_install(env, ["-r", "hub.lock"])
     assert str(raised.value).startswith(f"could not fetch requests==2.32.3 for {env} from the package index")
     assert (env / "bin/argv.log").read_text() == (
-        f"-m pip install --no-warn-script-location --retries {PIP_RETRIES} --timeout {PIP_TIMEOUT_SECONDS} -r hub.lock\n")
+        f"-m pip install --no-warn-script-location -r hub.lock (PIP_RETRIES={PIP_RETRIES} PIP_TIMEOUT={PIP_TIMEOUT_SECONDS})\n")
 
 
 def test_pip_install_leaves_retries_and_timeout_to_the_machines_pip_config(tmp_path: Path,
@@ -132,7 +145,7 @@ def test_pip_install_leaves_retries_and_timeout_to_the_machines_pip_config(tmp_p
     env = fake_env(tmp_path, monkeypatch, "closed-25", config=":env:.retries='2'\nglobal.timeout='60'\n")
     with pytest.raises(PackageFetchError):
         pip_install(env, ["tabulate"])
-    assert (env / "bin/argv.log").read_text() == "-m pip install --no-warn-script-location tabulate\n"
+    assert (env / "bin/argv.log").read_text() == "-m pip install --no-warn-script-location tabulate (PIP_RETRIES= PIP_TIMEOUT=)\n"
 
 
 def test_other_pip_failures_stay_command_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@
 pip retries each request (`--retries`, with urllib3's backoff: 0, 0.5, 1, 2 s ...) and gives up on
 a request that gets no answer for `--timeout` seconds. The installer passes PIP_RETRIES and
 PIP_TIMEOUT_SECONDS (tljh.paths) only for what the machine's pip configuration (pip.conf, PIP_*
-variables: `pip config list`) leaves unset, so a silent index ends a pip run in about a minute.
+variables: `pip config list`) leaves unset, so a silent index ends a pip run in about a minute per index URL.
 
 When pip gives up, `fetch_failure` reads its output (pip 23 to 25 print the same lines) and says
 what could not be fetched, from where, why and after how many attempts. Pure: text in, text out.
@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 
 from tljh.paths import PIP_RETRIES, PIP_TIMEOUT_SECONDS
 
-LOOKING_IN = re.compile(r"^Looking in indexes: (.+)$", re.M)
+LOOKING_IN = re.compile(r"^\s*Looking in indexes: (.+)$", re.M)  # (indented: pip's pip for build dependencies)
 # WARNING: Retrying (Retry(total=3, connect=None, ...)) after connection broken by 'ERROR': /simple/NAME/
 RETRYING = re.compile(r"Retrying \(Retry\(total=(\d+)[^)]*\)\) after connection broken by (.*): (\S+)\s*$", re.M)
-COULD_NOT_FETCH = re.compile(r"^Could not fetch URL (\S+?): (.*?)(?: - skipping)?\s*$", re.M)
+COULD_NOT_FETCH = re.compile(r"^\s*Could not fetch URL (\S+?): (.*?)(?: - skipping)?\s*$", re.M)
 # ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='h', port=443): Max retries
 # exceeded with url: /packages/... (Caused by ...)
 POOL = re.compile(r"(HTTPS?)ConnectionPool\(host='([^']+)', port=(\d+)\): Max retries exceeded with url: (\S+) (.*)$",
@@ -53,18 +53,19 @@ TIMEOUT_KEYS = ("timeout", "default-timeout")
 SECTIONS = (":env:", "global", "install")  # where a setting applies to `pip install`
 
 
-def network_options(settings: Iterable[str]) -> list[str]:
-    """pip options bounding retries and timeout, for those the machine's pip configuration does not set.
+def network_env(settings: Iterable[str]) -> dict[str, str]:
+    """PIP_RETRIES / PIP_TIMEOUT bounding pip, for those the machine's pip configuration does not set.
 
-    `settings` are the keys `pip config list` shows (`global.timeout`, `:env:.retries`, ...).
+    `settings` are the keys `pip config list` shows (`global.timeout`, `:env:.retries`, ...). Given as
+    environment variables, not options, so that the pip pip runs itself (build dependencies) has them too.
     """
     applying = {key.rpartition(".")[2] for key in settings if key.rpartition(".")[0] in SECTIONS}
-    options = []
+    env = {}
     if not applying & set(RETRIES_KEYS):
-        options += ["--retries", str(PIP_RETRIES)]
+        env["PIP_RETRIES"] = str(PIP_RETRIES)
     if not applying & set(TIMEOUT_KEYS):
-        options += ["--timeout", str(PIP_TIMEOUT_SECONDS)]
-    return options
+        env["PIP_TIMEOUT"] = str(PIP_TIMEOUT_SECONDS)
+    return env
 
 
 def config_keys(pip_config_list: str) -> list[str]:

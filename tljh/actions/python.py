@@ -5,6 +5,7 @@ pip is used as the machine configures it (pip.conf, PIP_* variables, proxies, CA
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Sequence
 
 from tljh.actions import Action, Change
-from tljh.actions.pipnet import config_keys, fetch_failure, network_options
+from tljh.actions.pipnet import config_keys, fetch_failure, network_env
 from tljh.journal import Entry, Journal
 from tljh.run import CommandError, run
+
+log = logging.getLogger("tljh")
 
 
 class PackageFetchError(Exception):
@@ -29,9 +32,11 @@ def pip_install(env: Path, args: Sequence[str]) -> None:
     python = str(env / "bin/python")
     listed = run([python, "-m", "pip", "config", "list"], check=False)
     settings = listed.stdout if listed.returncode == 0 else ""
-    argv = [python, "-m", "pip", "install", "--no-warn-script-location", *network_options(config_keys(settings))]
+    bounds = network_env(config_keys(settings))
+    if bounds:
+        log.info("pip's bounds on an unreachable index (the machine's pip config sets none): %s", bounds)
     try:
-        run([*argv, *args])
+        run([python, "-m", "pip", "install", "--no-warn-script-location", *args], env=bounds)
     except CommandError as e:
         failure = fetch_failure(e.output)
         if failure is None:

@@ -24,6 +24,7 @@ from tljh import config as config_file
 from tljh.actions.conda import UserEnvError
 from tljh.actions.files import DiskFull, ForeignFileError
 from tljh.actions.python import PackageFetchError, RequirementsError
+from tljh.actions.system import AptFetchError
 from tljh.config import get_item
 from tljh.health import HubNotReady
 from tljh.install.hubenv import HubEnvBackup
@@ -342,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         install(paths, options)
     except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull,
-            PackageFetchError) as e:
+            PackageFetchError, AptFetchError) as e:
         return _fail(str(e), paths)
     except CommandError as e:
         return _fail(f"{e}\n{e.tail()}", paths)
