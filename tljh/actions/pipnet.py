@@ -7,6 +7,9 @@ variables: `pip config list`) leaves unset, so a silent index ends a pip run in 
 
 When pip gives up, `fetch_failure` reads its output (pip 23 to 25 print the same lines) and says
 what could not be fetched, from where, why and after how many attempts. Pure: text in, text out.
+
+Standard library only (tljh.paths included): the bootstrap loads this module from the tljh package
+it installs (the checkout or the wheel it carries), before any of tljh's dependencies exist.
 """
 
 from __future__ import annotations
