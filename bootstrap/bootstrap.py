@@ -284,10 +284,28 @@ def ensure_apt_packages(log: Path) -> None:
     if dpkg_interrupted():  # a previous run (or another apt) was killed mid-install
         run(["dpkg", "--configure", "-a"], log)
     apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
-    run([*apt, "update"], log)
+    start = log.stat().st_size
+    run([*apt, "update"], log)  # exits 0 when a mirror fails; its W: lines say which
     for package in missing:
         made("apt", package, "install")
-    run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
+    try:
+        run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
+    except BootstrapError:
+        raise BootstrapError(apt_says(missing, log, start)) from None
+
+
+def apt_says(packages: list[str], log: Path, start: int) -> str:
+    """apt-get's failure to install packages in one message: apt's own error and warning lines since
+    `start` in the log (the mirror URLs it could not fetch among them), what to check, the log's path."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        text = redact(f.read().decode(errors="replace"))
+    said = [line for line in text.splitlines() if line.startswith(("E: ", "W: "))][-8:]
+    parts = [f"apt-get could not install {' '.join(packages)}; apt said:", *said]
+    if "Failed to fetch" in text:
+        parts.append("Check this machine's network, apt's proxy (Acquire::http::Proxy, http_proxy) and its apt "
+                     "sources (/etc/apt/sources.list, /etc/apt/sources.list.d/).")
+    return "\n".join([*parts, f"The full log is in {log}"])
 
 
 @dataclass(frozen=True)

@@ -326,6 +326,41 @@ def test_the_parser_the_bootstrap_loads_needs_only_the_standard_library():
     assert out.strip() == "[]"
 
 
+def test_the_bootstraps_apt_unable_to_reach_its_mirror_says_which_urls(bootstrap, monkeypatch, tmp_path):
+    """Real apt outputs (tests/data/apt/README.md): apt-get update exits 0; install fails."""
+    data = Path(__file__).parent / "data/apt"
+
+    def fake_run(argv, log, env=None):
+        with open(log, "a") as out:
+            out.write((data / ("update-nolists.txt" if "update" in argv else "install-nolists.txt")).read_text())
+        if "install" in argv:
+            raise bootstrap.BootstrapError("`apt-get install` failed with exit code 100")
+
+    monkeypatch.setattr(bootstrap, "run", fake_run)
+    monkeypatch.setattr(bootstrap, "missing_apt_packages", lambda: ["python3-venv"])
+    monkeypatch.setattr(bootstrap, "wait_for_dpkg_lock", lambda: None)
+    monkeypatch.setattr(bootstrap, "dpkg_interrupted", lambda: False)
+    monkeypatch.setattr(bootstrap, "MADE", [])
+    log = tmp_path / "installer.log"
+    log.write_text("W: Failed to fetch http://earlier.example/ from an earlier run\n")
+    with pytest.raises(bootstrap.BootstrapError) as info:
+        bootstrap.ensure_apt_packages(log)
+    assert str(info.value).splitlines() == [
+        "apt-get could not install python3-venv; apt said:",
+        ("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not connect to 127.0.0.1:9 "
+        "(127.0.0.1). - connect (111: Connection refused)"),
+        ("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm-updates/InRelease  Unable to connect to "
+        "127.0.0.1:9:"),
+        ("W: Failed to fetch http://deb.debian.org/debian-security/dists/bookworm-security/InRelease  Unable to "
+        "connect to 127.0.0.1:9:"),
+        "W: Some index files failed to download. They have been ignored, or old ones used instead.",
+        "E: Unable to locate package sl",
+        ("Check this machine's network, apt's proxy (Acquire::http::Proxy, http_proxy) and its apt sources "
+        "(/etc/apt/sources.list, /etc/apt/sources.list.d/)."),
+        f"The full log is in {log}",
+    ]
+
+
 def test_plan_lists_the_bootstrap_s_steps_and_changes_nothing(bootstrap, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(bootstrap, "missing_apt_packages", lambda: ["python3-venv"])
     prefix = tmp_path / "opt-tljh"
