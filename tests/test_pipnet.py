@@ -68,7 +68,9 @@ def test_an_index_that_lists_nothing_is_named_without_claiming_why(name: str) ->
     """pip prints the same lines for a 503 and for a project the index does not have."""
     found = failure(name)
     assert found is not None and found.reason is None
-    assert "(from versions: none): the index does not have it, or did not answer" in found.message("/opt/tljh/hub")
+    assert found.message("/opt/tljh/hub").startswith(
+        f"pip found no version of {found.what} it can install for /opt/tljh/hub at {found.indexes[0]} (from versions: "
+        "none): the index has none for this Python and machine, or did not answer with its page")
 
 
 @pytest.mark.parametrize("pip", ["23", "25"])

@@ -90,9 +90,9 @@ class FetchFailure:
         """One message: what could not be fetched for env, from where, why, and what to check."""
         index = ", ".join(self.indexes) or "the package index"
         if self.reason is None:
-            return (f"pip found no version of {self.what} for {env} at {index} (from versions: none): the index does "
-                    f"not have it, or did not answer with its page (pip does not show an HTTP error such as 503). "
-                    + HINT)
+            return (f"pip found no version of {self.what} it can install for {env} at {index} (from versions: none): "
+                    "the index has none for this Python and machine, or did not answer with its page (pip does not "
+                    "show an HTTP error such as 503). " + HINT)
         tried = f", {self.attempts} attempts" if self.attempts else ""
         where = f"{self.url}: " if self.url else ""
         if self.url is None or any(self.url.startswith(i.rstrip("/") + "/") for i in self.indexes):
