@@ -225,10 +225,10 @@ def silent_index(machine: Machine) -> Iterator[str]:
 
 
 def network_failure(failure: str, request: pytest.FixtureRequest) -> tuple[dict[str, str], str]:
-    """The installer's environment for a network failure, and the message it must end with.
+    """The installer's environment for a network failure, and the start of the message it must give.
 
-    A closed port with the installer's own bounds on pip (--retries 3: 4 attempts); a silent index
-    with the machine's (PIP_RETRIES / PIP_TIMEOUT win over the installer's: 2 attempts of 3 s).
+    A closed port with the installer's own bounds on pip (PIP_RETRIES 3: 4 attempts); a silent index
+    with the machine's (its PIP_RETRIES / PIP_TIMEOUT win over the installer's: 2 attempts of 3 s).
     """
     if failure == "index unreachable":
         return {"PIP_INDEX_URL": CLOSED_INDEX}, (
