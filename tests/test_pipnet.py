@@ -81,6 +81,14 @@ def test_build_dependencies_pip_could_not_fetch_are_named(pip: str) -> None:
         "connection refused", 6)
 
 
+def test_pypi_is_named_when_pip_names_no_index() -> None:
+    """pip prints no `Looking in indexes` for PyPI alone (as in the test machine, whose pip.conf sets no index)."""
+    output = (DATA / "notfound-23.txt").read_text().split("\n", 1)[1]
+    found = fetch_failure(output)
+    assert found is not None and found.indexes == ("https://pypi.org/simple",)
+    assert " at https://pypi.org/simple (from versions: none)" in found.message("/opt/tljh/hub")
+
+
 def test_versions_that_do_not_match_are_not_a_network_failure() -> None:
     assert failure("versions-23") is None
     assert fetch_failure("ERROR: ResolutionImpossible: ...\n") is None

@@ -29,6 +29,7 @@ COULD_NOT_FETCH = re.compile(r"^\s*Could not fetch URL (\S+?): (.*?)(?: - skippi
 # exceeded with url: /packages/... (Caused by ...)
 POOL = re.compile(r"(HTTPS?)ConnectionPool\(host='([^']+)', port=(\d+)\): Max retries exceeded with url: (\S+) (.*)$",
                   re.M)
+PYPI = "https://pypi.org/simple"
 NOT_FOUND = re.compile(r"No matching distribution found for (.+?)\s*$", re.M)
 NO_VERSIONS = re.compile(r"Could not find a version that satisfies the requirement (.+?) \(from versions: none\)")
 # (pattern in pip's error text, what it means) in the order they are tried
@@ -88,7 +89,7 @@ class FetchFailure:
 
     def message(self, env: str) -> str:
         """One message: what could not be fetched for env, from where, why, and what to check."""
-        index = ", ".join(self.indexes) or "the package index"
+        index = ", ".join(self.indexes)
         if self.reason is None:
             return (f"pip found no version of {self.what} it can install for {env} at {index} (from versions: none): "
                     "the index has none for this Python and machine, or did not answer with its page (pip does not "
@@ -127,8 +128,9 @@ def fetch_failure(output: str) -> FetchFailure | None:
 
 
 def _indexes(output: str) -> tuple[str, ...]:
+    """The indexes pip looked in; pip names them only when they are not PyPI's alone."""
     found = LOOKING_IN.search(output)
-    return tuple(part.strip() for part in found.group(1).split(",")) if found else ()
+    return tuple(part.strip() for part in found.group(1).split(",")) if found else (PYPI,)
 
 
 def _project(requirement: str) -> str:
