@@ -5,14 +5,43 @@ pip is used as the machine configures it (pip.conf, PIP_* variables, proxies, CA
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 from tljh.actions import Action, Change
+from tljh.actions.pipnet import config_keys, fetch_failure, network_env
 from tljh.journal import Entry, Journal
-from tljh.run import run
+from tljh.run import CommandError, run
+
+log = logging.getLogger("tljh")
+
+
+class PackageFetchError(Exception):
+    """pip could not fetch a package from its index (or the host the index links to); the message says which and where."""
+
+
+def pip_install(env: Path, args: Sequence[str]) -> None:
+    """Ensure `pip install args` ran in env, within pip's bounds on an unreachable index (tljh.actions.pipnet).
+
+    Raises PackageFetchError naming what could not be fetched from where, when pip says so; CommandError otherwise.
+    """
+    python = str(env / "bin/python")
+    listed = run([python, "-m", "pip", "config", "list"], check=False)
+    settings = listed.stdout if listed.returncode == 0 else ""
+    bounds = network_env(config_keys(settings))
+    if bounds:
+        log.info("pip's bounds on an unreachable index (the machine's pip config sets none): %s", bounds)
+    try:
+        run([python, "-m", "pip", "install", "--no-warn-script-location", *args], env=bounds)
+    except CommandError as e:
+        failure = fetch_failure(e.output)
+        if failure is None:
+            raise
+        raise PackageFetchError(failure.message(str(env))) from None
 
 
 def canonical_name(name: str) -> str:
@@ -232,15 +261,14 @@ class PipRequirements(Action):
         for change in changes:
             self._record(journal, change)
         remove_broken_dists(self.env)
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location", *self.pip_args]
         kept = self._kept_newer()
         if not kept:
-            run([*pip, "-r", str(self.requirements)])
+            pip_install(self.env, [*self.pip_args, "-r", str(self.requirements)])
             return
         with tempfile.TemporaryDirectory(prefix="tljh-pip-") as tmp:
             filtered = Path(tmp) / self.requirements.name
             filtered.write_text(without_projects(self.requirements.read_text(), kept))
-            run([*pip, "-r", str(filtered)])
+            pip_install(self.env, [*self.pip_args, "-r", str(filtered)])
 
     def _kept_newer(self) -> set[str]:
         """Projects installed at a version above their pin, left as they are (keep_newer only)."""
@@ -282,8 +310,7 @@ class PipPackages(Action):
         for change in changes:
             self._record(journal, change)
         remove_broken_dists(self.env)
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-        run([*pip, *[c.target for c in changes]])
+        pip_install(self.env, [c.target for c in changes])
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:
@@ -387,8 +414,7 @@ class PluginPackages(Action):
             # the spec goes in a file, not argv: a token in its URL is not in anyone's process list
             requirement = Path(tmp) / "plugin.txt"
             requirement.write_text((os.path.abspath(spec) if os.path.exists(spec) else spec) + "\n")
-            pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-            run([*pip, "--report", str(report), "-r", str(requirement)])
+            pip_install(self.env, ["--report", str(report), "-r", str(requirement)])
             items = json.loads(report.read_text()).get("install", [])
         requested = [i["metadata"]["name"] for i in items if i.get("requested")]
         return requested[0] if requested else _spec_name(spec)
@@ -448,21 +474,18 @@ class RequirementsFile(Action):
         return changes
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
-        from tljh.run import CommandError
-
         for change in changes:
             self._record(journal, change)
         remove_broken_dists(self.env)
         import tempfile
 
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         try:
             with tempfile.TemporaryDirectory(prefix="tljh-requirements-") as tmp:  # 0700: only root reads it
                 # `-r SOURCE` in a file, not argv: a token in the URL is not in anyone's process list
                 wrapper = Path(tmp) / "requirements.txt"
                 source = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
                 wrapper.write_text(f"-r {source}\n")
-                run([*pip, "-r", str(wrapper)])
+                pip_install(self.env, ["-r", str(wrapper)])
         except CommandError as e:
             raise RequirementsError(
                 f"installing the requirements from {self.source} into {self.env} failed "
