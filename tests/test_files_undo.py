@@ -1,0 +1,165 @@
+"""tljh.actions.files: what each change journals and how undo puts things back (modes, moved-aside
+files, symlinks), and what a full disk says. Ownership is left to test_files_edges (root only)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from tljh.actions import Change
+from tljh.actions.files import Directory, DiskFull, File, KeptFile, MovedAside, Symlink
+from tljh.journal import Entry, Journal
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+@pytest.fixture
+def journal(tmp_path):
+    return Journal(tmp_path / "state" / "journal.jsonl")
+
+
+def only(journal: Journal, kind: str) -> Entry:
+    """The one entry of that kind (but the journal's own directory, recorded as it is made)."""
+    [entry] = [e for e in journal.entries() if e.kind == kind and e.target != str(journal.path.parent)]
+    return entry
+
+
+def test_a_mode_change_journals_the_previous_mode_and_owner_and_undo_restores_the_mode(tmp_path, journal):
+    path = tmp_path / "d"
+    path.mkdir(mode=0o755)
+    path.chmod(0o755)
+    Directory(path, 0o700, uid=os.getuid(), gid=os.getgid()).apply(journal)
+    entry = only(journal, "directory")
+    assert (entry.change, entry.data) == ("chmod 700", {"mode": 0o755, "uid": os.getuid(), "gid": os.getgid()})
+    assert Directory.undo(entry) is None
+    assert mode(path) == 0o755
+    assert path.stat().st_uid == os.getuid()  # a chmod's undo changes no owner
+
+
+def test_undoing_a_mode_change_of_a_path_gone_does_nothing(tmp_path):
+    entry = Entry(kind="directory", target=str(tmp_path / "gone"), change="chmod 700", data={"mode": 0o755})
+    assert Directory.undo(entry) is None
+    assert not (tmp_path / "gone").exists()
+
+
+def test_undoing_a_created_directory_removes_it_but_not_a_symlink_put_there_since(tmp_path):
+    made = tmp_path / "made"
+    (made / "inside").mkdir(parents=True)
+    assert Directory.undo(Entry(kind="directory", target=str(made), change="create")) is None
+    assert not made.exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    made.symlink_to(elsewhere)
+    Directory.undo(Entry(kind="directory", target=str(made), change="create"))
+    assert made.is_symlink() and elsewhere.is_dir()
+
+
+def test_a_files_mode_change_is_undone_and_its_content_kept(tmp_path, journal):
+    path = tmp_path / "f"
+    path.write_text("same\n")
+    path.chmod(0o644)
+    File(path, "same\n", 0o600).apply(journal)
+    assert mode(path) == 0o600
+    assert File.undo(only(journal, "file")) is None
+    assert mode(path) == 0o644 and path.read_text() == "same\n"
+
+
+def test_an_update_without_a_kept_copy_is_left_with_a_note(tmp_path, journal):
+    path = tmp_path / "f"
+    path.write_text("old\n")
+    File(path, "new\n", 0o644).apply(journal)
+    entry = only(journal, "file")
+    assert (entry.change, entry.backup) == ("update", None)
+    assert File.undo(entry) == f"{path}: the file it replaced was not kept; left as TLJH wrote it"
+    assert path.read_text() == "new\n"
+
+
+def test_a_kept_files_creation_and_mode_change_are_undone(tmp_path, journal):
+    path = tmp_path / "secret"
+    KeptFile(path, lambda: b"s3cret", 0o600).apply(journal)
+    created = only(journal, "kept-file")
+    path.chmod(0o644)
+    KeptFile(path, lambda: b"other", 0o600).apply(journal)
+    assert path.read_bytes() == b"s3cret" and mode(path) == 0o600  # content kept, mode put right
+    chmod = [e for e in journal.entries() if e.kind == "kept-file"][1]
+    assert (chmod.change, chmod.data["mode"]) == ("chmod 600", 0o644)
+    KeptFile.undo(chmod)
+    assert mode(path) == 0o644
+    KeptFile.undo(created)
+    assert not path.exists()
+    KeptFile.undo(created)  # gone already: fine
+
+
+# ------------------------------------------------------------------ moved aside
+
+
+def test_a_file_moved_aside_goes_to_private_backups_under_a_free_name_and_comes_back(tmp_path, journal):
+    backups = tmp_path / "backups"
+    path = tmp_path / "rules" / "dynamic.toml"
+    path.parent.mkdir()
+    action = MovedAside(path, backups)
+    assert action.title == f"{path} moved aside"
+    assert action.plan() == []
+    dests = []
+    for n in range(3):
+        path.write_text(f"version {n}\n")
+        assert action.plan() == [Change("move aside", str(path))]
+        assert action.apply(journal) == [Change("move aside", str(path))]
+        assert not path.exists()
+        dests.append(Path([e for e in journal.entries() if e.kind == "moved-aside"][-1].backup))
+    assert [d.name for d in dests] == ["upstream-dynamic.toml", "upstream-dynamic.toml.2", "upstream-dynamic.toml.3"]
+    assert all(d.parent == backups for d in dests) and mode(backups) == 0o700
+    assert [d.read_text() for d in dests] == ["version 0\n", "version 1\n", "version 2\n"]
+    last = [e for e in journal.entries() if e.kind == "moved-aside"][-1]
+    assert MovedAside.undo(last) is None
+    assert path.read_text() == "version 2\n" and not dests[2].exists()
+    MovedAside.undo(last)  # its copy is gone now: nothing to put back
+    assert path.read_text() == "version 2\n"
+
+
+# ------------------------------------------------------------------ symlinks
+
+
+def test_a_symlink_update_journals_the_old_link_and_undo_restores_it(tmp_path, journal):
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    link = tmp_path / "current"
+    link.symlink_to(old)
+    Symlink(link, new, ours=lambda p: p.parent == tmp_path).apply(journal)
+    entry = only(journal, "symlink")
+    assert (entry.change, entry.backup, entry.data) == ("update", str(old), {"link": str(new)})
+    assert os.readlink(link) == str(new)
+    Symlink.undo(entry)
+    assert os.readlink(link) == str(old)
+
+
+def test_undoing_a_created_symlink_removes_it(tmp_path, journal):
+    link = tmp_path / "current"
+    Symlink(link, tmp_path / "v1", ours=lambda p: True).apply(journal)
+    entry = only(journal, "symlink")
+    assert (entry.change, entry.backup) == ("create", None)
+    Symlink.undo(entry)
+    assert not link.is_symlink()
+
+
+# ------------------------------------------------------------------ a full disk
+
+
+def test_a_full_disk_says_where_how_much_and_that_the_file_is_unchanged(tmp_path):
+    path = tmp_path / "config.yaml"
+    failure = DiskFull(path, 1234)
+    assert failure.errno == errno.ENOSPC and isinstance(failure, OSError)
+    found = re.fullmatch(
+        rf"no space left on the file system of {tmp_path} to write config.yaml \(1234 bytes needed, (\d+) free\); "
+        rf"{path} was left as it was. Free some space and run the command again", str(failure))
+    assert found, str(failure)
+    free = shutil.disk_usage(tmp_path).free
+    assert abs(int(found.group(1)) - free) <= max(1 << 20, free // 100)
+    assert "(5 bytes needed, 0 free)" in str(DiskFull(tmp_path / "missing" / "f", 5))
