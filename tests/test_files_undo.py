@@ -163,3 +163,41 @@ def test_a_full_disk_says_where_how_much_and_that_the_file_is_unchanged(tmp_path
     free = shutil.disk_usage(tmp_path).free
     assert abs(int(found.group(1)) - free) <= max(1 << 20, free // 100)
     assert "(5 bytes needed, 0 free)" in str(DiskFull(tmp_path / "missing" / "f", 5))
+
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="ownership is only managed as root (CI runs as root)")
+
+
+def test_undoing_a_mode_change_never_touches_the_owner_it_recorded(tmp_path):
+    path = tmp_path / "d"
+    path.mkdir(mode=0o700)
+    path.chmod(0o700)
+    before = path.stat()
+    entry = Entry(kind="directory", target=str(path), change="chmod 700", data={"mode": 0o755, "uid": 1234, "gid": 1234})
+    Directory.undo(entry)
+    after = path.stat()
+    assert mode(path) == 0o755 and (after.st_uid, after.st_gid) == (before.st_uid, before.st_gid)
+
+
+@as_root
+def test_undoing_an_owner_change_gives_the_file_back_to_its_owner_and_group(tmp_path, journal):
+    path = tmp_path / "f"
+    path.write_text("x")
+    path.chmod(0o644)
+    os.chown(path, 1234, 5678)
+    File(path, "x", 0o644).apply(journal)
+    entry = only(journal, "file")
+    assert entry.change == "chown 0" and (path.stat().st_uid, path.stat().st_gid) == (0, 0)
+    File.undo(entry)
+    assert (path.stat().st_uid, path.stat().st_gid, mode(path)) == (1234, 5678, 0o644)
+    File.undo(Entry(kind="file", target=str(path), change="chown 0", data={"uid": 4321}))  # no group recorded
+    assert (path.stat().st_uid, path.stat().st_gid) == (4321, 5678)
+
+
+def test_a_replaced_path_without_a_kept_copy_is_noted_and_undoing_what_is_gone_is_fine(tmp_path):
+    path = tmp_path / "f"
+    assert File.undo(Entry(kind="file", target=str(path), change="replace")) == (
+        f"{path}: the file it replaced was not kept; left as TLJH wrote it")
+    assert File.undo(Entry(kind="file", target=str(path), change="create")) is None
+    assert Symlink.undo(Entry(kind="symlink", target=str(path), change="create")) is None
+    assert not path.exists() and not path.is_symlink()
