@@ -11,8 +11,21 @@ import shutil
 from pathlib import Path
 
 from tljh.actions import Action, Change
+from tljh.actions.files import write_atomic
+from tljh.diskspace import installing_into, says_disk_full
 from tljh.journal import Entry, Journal
-from tljh.run import run
+from tljh.run import CommandError, run
+
+
+def run_installing(argv: list[str], env: Path, needed: int | None = None) -> None:
+    """Run a command that installs into env (pip, venv, conda); on a full disk, DiskFull naming env
+    and the space needed (by default what an environment like env takes) instead of the command's failure."""
+    try:
+        run(argv)
+    except CommandError as e:
+        if says_disk_full(e.output):
+            raise installing_into(env, needed) from None
+        raise
 
 
 def canonical_name(name: str) -> str:
@@ -188,8 +201,8 @@ class Venv(Action):
         clear = ["--clear"] if changes[0].what == "recreate" else []
         if self.unfinished is not None:
             self.unfinished.parent.mkdir(parents=True, exist_ok=True)
-            self.unfinished.write_text(f"{self.path}\n")
-        run([self.python, "-m", "venv", *clear, str(self.path)])
+            write_atomic(self.unfinished, f"{self.path}\n".encode(), 0o644)
+        run_installing([self.python, "-m", "venv", *clear, str(self.path)], self.path)
         if self.unfinished is not None:
             self.unfinished.unlink(missing_ok=True)
 
@@ -235,12 +248,12 @@ class PipRequirements(Action):
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location", *self.pip_args]
         kept = self._kept_newer()
         if not kept:
-            run([*pip, "-r", str(self.requirements)])
+            run_installing([*pip, "-r", str(self.requirements)], self.env)
             return
         with tempfile.TemporaryDirectory(prefix="tljh-pip-") as tmp:
             filtered = Path(tmp) / self.requirements.name
             filtered.write_text(without_projects(self.requirements.read_text(), kept))
-            run([*pip, "-r", str(filtered)])
+            run_installing([*pip, "-r", str(filtered)], self.env)
 
     def _kept_newer(self) -> set[str]:
         """Projects installed at a version above their pin, left as they are (keep_newer only)."""
@@ -283,7 +296,7 @@ class PipPackages(Action):
             self._record(journal, change)
         remove_broken_dists(self.env)
         pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-        run([*pip, *[c.target for c in changes]])
+        run_installing([*pip, *[c.target for c in changes]], self.env)
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:
@@ -388,7 +401,7 @@ class PluginPackages(Action):
             requirement = Path(tmp) / "plugin.txt"
             requirement.write_text((os.path.abspath(spec) if os.path.exists(spec) else spec) + "\n")
             pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-            run([*pip, "--report", str(report), "-r", str(requirement)])
+            run_installing([*pip, "--report", str(report), "-r", str(requirement)], self.env)
             items = json.loads(report.read_text()).get("install", [])
         requested = [i["metadata"]["name"] for i in items if i.get("requested")]
         return requested[0] if requested else _spec_name(spec)
@@ -448,8 +461,6 @@ class RequirementsFile(Action):
         return changes
 
     def _apply(self, changes: list[Change], journal: Journal) -> None:
-        from tljh.run import CommandError
-
         for change in changes:
             self._record(journal, change)
         remove_broken_dists(self.env)
@@ -462,7 +473,7 @@ class RequirementsFile(Action):
                 wrapper = Path(tmp) / "requirements.txt"
                 source = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
                 wrapper.write_text(f"-r {source}\n")
-                run([*pip, "-r", str(wrapper)])
+                run_installing([*pip, "-r", str(wrapper)], self.env)
         except CommandError as e:
             raise RequirementsError(
                 f"installing the requirements from {self.source} into {self.env} failed "
