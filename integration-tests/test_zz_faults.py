@@ -375,6 +375,31 @@ def test_a_full_state_dir_stops_the_installer_naming_it_and_leaves_state_and_dat
     user.open_server()
 
 
+@pytest.mark.one_distro
+def test_a_full_disk_under_the_user_environment_stops_pip_with_one_message_naming_it(
+    machine: Machine, session_config: bytes, hub_url: str, admin_name: str, admin_password: str,
+) -> None:
+    """pip installing an admin's requirement (pyfiglet, 6 MB) whose package directory is a 64k tmpfs."""
+    site = machine.run(["sh", "-c", "ls -d /opt/tljh/user/lib/python3*/site-packages"]).stdout.strip()
+    fill = (f"echo pyfiglet==1.0.2 > /root/diskfull-requirements.txt && mkdir {site}/pyfiglet && "
+            f"mount -t tmpfs -o size=64k tmpfs {site}/pyfiglet")
+    clean = (f"umount {site}/pyfiglet; /opt/tljh/user/bin/python -m pip uninstall -y pyfiglet; "
+             f"rm -rf {site}/pyfiglet {site}/pyfiglet-*.dist-info /opt/tljh/user/bin/pyfiglet")
+    installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password),
+                 "--user-requirements-txt-url", "/root/diskfull-requirements.txt"]
+    try:
+        machine.run(["sh", "-c", fill])
+        full = machine.run(installer, check=False, timeout=BOOTSTRAP_TIMEOUT)
+    finally:
+        machine.run(["sh", "-c", clean], check=False)
+    print(f"\npip on a full disk: {full.stderr.strip()}", file=sys.stderr)
+    assert full.returncode == 1, tail(full.stdout + full.stderr, 40)
+    assert full.stderr.startswith("error: no space left on the file system of /opt/tljh/user while installing "
+                                  "packages into it (200 MiB needed, "), full.stderr
+    assert "Traceback" not in full.stdout + full.stderr
+    assert hub_answers(hub_url)
+
+
 # ---------------------------------------------------------------- one install at a time
 
 

@@ -46,6 +46,8 @@ def test_an_environment_pip_could_not_finish_is_named_with_what_an_environment_t
     (user / "conda-meta").mkdir(parents=True)
     assert "(1000 MiB needed" in str(installing_into(user))
     assert "(480 MiB needed" in str(installing_into(tmp_path / "hub"))
+    (user / "lib" / "python3.12" / "site-packages" / "jupyterhub-5.4.0.dist-info").mkdir(parents=True)
+    assert "(200 MiB needed" in str(installing_into(user))  # there already: an upgrade
 
 
 def test_pip_conda_and_venv_output_saying_the_disk_is_full_is_recognised():

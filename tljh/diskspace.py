@@ -83,7 +83,10 @@ def installing_into(env: Path, needed: int | None = None) -> DiskFull:
 
 
 def typical_size(env: Path) -> int:
-    """What making env from nothing takes (the measured sizes above): conda, the hub venv, or a user venv."""
+    """What installing into env takes (the measured sizes above): an upgrade of its packages when
+    JupyterHub is in it already, else the whole environment (conda, the hub venv, a user venv)."""
+    if any(env.glob("lib/python3*/site-packages/jupyterhub-*.dist-info")):
+        return UPGRADE_BYTES
     if (env / "conda-meta").is_dir():
         return USER_CONDA_BYTES
     if env.name == "hub":
