@@ -213,6 +213,13 @@ def preflight() -> None:
                              f"{'.'.join(map(str, MIN_PYTHON))} or newer is required")
 
 
+def dies_with_us(argv: list[str]) -> list[str]:
+    """argv behind `setpriv --pdeathsig TERM` (util-linux, on every Debian): a bootstrap killed, even
+    by SIGKILL, leaves no apt-get or pip running on without the install lock."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
+
+
 def run(argv: list[str], log: Path) -> None:
     """Run argv with its output appended to the log, saying every few seconds that it still runs;
     on failure show the output's end and stop."""
@@ -222,7 +229,7 @@ def run(argv: list[str], log: Path) -> None:
     with open(log, "a") as out:
         out.write(f"$ {shown}\n")
         out.flush()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(dies_with_us(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         while True:
             try:
                 returncode = proc.wait(timeout=STILL_RUNNING_EVERY)
@@ -782,6 +789,79 @@ def open_page(show: bool, files: PageFiles) -> Status:
     return status
 
 
+# The copy of the hub env kept while a run changes it, and the mark that it is kept: the same
+# names as tljh/install/hubenv.py (which takes over the copy) and jupyterhub.service's ExecStartPre
+# (which puts it back before the hub starts, if a run was killed).
+HUB_PREVIOUS = "hub.previous"
+HUB_UPGRADING = "state/hub-env.upgrading"
+SOURCE_STAMP = ".tljh-source.sha256"  # in the hub venv: what the bootstrap last installed there
+
+
+def source_digest(source: Source) -> str | None:
+    """A digest of exactly what the bootstrap would install (the carried wheel and its lock); None
+    for a checkout or a package spec, which are installed on every run."""
+    if source.wheel is None or source.lock is None:
+        return None
+    return hashlib.sha256(source.wheel + b"\0" + source.lock.encode()).hexdigest()
+
+
+def already_installed(prefix: Path, source: Source) -> bool:
+    """Whether the hub env holds exactly this source already (a re-run of the same release file)."""
+    digest, stamp = source_digest(source), prefix / "hub" / SOURCE_STAMP
+    try:
+        return digest is not None and stamp.read_text().strip() == digest
+    except OSError:
+        return False
+
+
+def keep_hub_env_copy(prefix: Path, log: Path) -> None:
+    """Before an upgrade changes an installed hub env: a whole copy of it at hub.previous, marked,
+    so a failed upgrade is put back here and a killed one before the hub's next start."""
+    hub, previous, marker = prefix / "hub", prefix / HUB_PREVIOUS, prefix / HUB_UPGRADING
+    if not (hub / "bin" / "python3").exists() or not marker.parent.is_dir():
+        return  # no install finished here yet: nothing that serves to keep
+    if marker.exists() and previous.is_dir():
+        return  # a killed run's copy: the env itself may be half-upgraded, the copy is not
+    partial = prefix / (HUB_PREVIOUS + ".partial")
+    for stale in (partial, previous):
+        shutil.rmtree(stale, ignore_errors=True)
+    run(["cp", "-a", "--reflink=auto", str(hub), str(partial)], log)
+    partial.rename(previous)
+    marker.write_text(f"{previous}\n")
+
+
+def put_back_hub_env(prefix: Path) -> bool:
+    """After a failed upgrade: the kept copy back in place of the hub env; whether there was one."""
+    hub, previous, marker = prefix / "hub", prefix / HUB_PREVIOUS, prefix / HUB_UPGRADING
+    if not marker.exists() or not previous.is_dir():
+        return False
+    failed = prefix / "hub.failed"
+    shutil.rmtree(failed, ignore_errors=True)
+    if hub.exists():
+        hub.rename(failed)
+    previous.rename(hub)
+    marker.unlink()
+    shutil.rmtree(failed, ignore_errors=True)
+    return True
+
+
+def ensure_tljh(prefix: Path, log: Path, source: Source) -> None:
+    """The hub env holds tljh from source; an upgrade that fails leaves the env as it was."""
+    if already_installed(prefix, source):
+        say(f"the hub env already holds {source.description}")
+        return
+    keep_hub_env_copy(prefix, log)
+    try:
+        pip_install_tljh(prefix, log, source)
+    except BaseException:
+        if put_back_hub_env(prefix):
+            say(f"the hub env {prefix / 'hub'} was put back as it was before this run")
+        raise
+    digest = source_digest(source)
+    if digest is not None:
+        (prefix / "hub" / SOURCE_STAMP).write_text(digest + "\n")
+
+
 def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
     """The hub lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it.
 
@@ -789,6 +869,7 @@ def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
     from, and the hub restarts when its packages' records change).
     """
     pip = [str(prefix / "hub/bin/python3"), "-m", "pip", "install", "--no-warn-script-location"]
+    (prefix / "hub" / SOURCE_STAMP).unlink(missing_ok=True)
     wheel_dir = prefix / ".bootstrap-wheel"
     shutil.rmtree(wheel_dir, ignore_errors=True)
     try:
@@ -815,7 +896,7 @@ def install_tljh(prefix: Path, log: Path, status: Status, source: Source) -> Pat
     steps: list[tuple[str, Callable[[], object]]] = [
         (STEPS[0], lambda: ensure_apt_packages(log)),
         (STEPS[1], lambda: ensure_hub_venv(prefix, log)),
-        (STEPS[2], lambda: pip_install_tljh(prefix, log, source)),
+        (STEPS[2], lambda: ensure_tljh(prefix, log, source)),
     ]
     for title, do in steps:
         start = time.monotonic()

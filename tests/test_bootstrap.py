@@ -315,3 +315,71 @@ def test_bootstrap_install_lock_stops_a_second_run_naming_the_first(bootstrap, t
         assert take_install_lock(tmp_path, "installer", {"TLJH_INSTALL_LOCK_FD": str(first)}) == first
     finally:
         os.close(first)
+
+
+def test_the_bootstraps_commands_die_with_it(bootstrap, monkeypatch):
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: "/usr/bin/setpriv" if name == "setpriv" else None)
+    assert bootstrap.dies_with_us(["pip", "install", "x"]) == ["/usr/bin/setpriv", "--pdeathsig", "TERM", "--",
+                                                                "pip", "install", "x"]
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: None)
+    assert bootstrap.dies_with_us(["pip"]) == ["pip"]
+
+
+def _installed_hub(prefix: Path) -> Path:
+    """A stand-in for an installed hub env (bin/python3 and a package file) and its state dir."""
+    hub = prefix / "hub"
+    (hub / "bin").mkdir(parents=True)
+    (hub / "bin/python3").write_text("old python")
+    (hub / "pkg.py").write_text("old")
+    (prefix / "state").mkdir()
+    return hub
+
+
+def test_a_failed_upgrade_puts_the_hub_env_back(bootstrap, tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap, "RELEASE_WHEEL_NAME", "x-1-py3-none-any.whl")
+    hub = _installed_hub(tmp_path)
+    real_run = bootstrap.run
+
+    def half_upgrade(argv, log):
+        if argv[0] == "cp":
+            return real_run(argv, log)
+        (hub / "pkg.py").write_text("half new")
+        raise bootstrap.BootstrapError("the index went away")
+
+    monkeypatch.setattr(bootstrap, "run", half_upgrade)
+    source = bootstrap.Source("carried", "x.whl", "pinned==1.0\n", b"wheel")
+    with pytest.raises(bootstrap.BootstrapError):
+        bootstrap.ensure_tljh(tmp_path, tmp_path / "log", source)
+    assert (hub / "pkg.py").read_text() == "old"
+    assert not (tmp_path / "hub.previous").exists() and not (tmp_path / "state/hub-env.upgrading").exists()
+    assert not (hub / bootstrap.SOURCE_STAMP).exists()
+
+
+def test_an_upgrade_keeps_a_marked_copy_for_the_installer_and_the_units(bootstrap, tmp_path, monkeypatch):
+    monkeypatch.setattr(bootstrap, "RELEASE_WHEEL_NAME", "x-1-py3-none-any.whl")
+    hub = _installed_hub(tmp_path)
+    real_run = bootstrap.run
+    monkeypatch.setattr(bootstrap, "run", lambda argv, log: real_run(argv, log) if argv[0] == "cp" else
+                        (hub / "pkg.py").write_text("new"))
+    source = bootstrap.Source("carried", "x.whl", "pinned==1.0\n", b"wheel")
+    bootstrap.ensure_tljh(tmp_path, tmp_path / "log", source)
+    assert (hub / "pkg.py").read_text() == "new"
+    assert (tmp_path / "hub.previous/pkg.py").read_text() == "old"
+    assert (tmp_path / "state/hub-env.upgrading").read_text() == f"{tmp_path / 'hub.previous'}\n"
+    # the same release file again: nothing to install, nothing copied
+    monkeypatch.setattr(bootstrap, "run", lambda argv, log: pytest.fail(f"ran {argv}"))
+    bootstrap.ensure_tljh(tmp_path, tmp_path / "log", source)
+
+
+def test_a_fresh_install_and_a_checkout_keep_no_copy_and_no_stamp(bootstrap, tmp_path, monkeypatch):
+    commands = []
+    real_run = bootstrap.run
+    monkeypatch.setattr(bootstrap, "run", lambda argv, log: commands.append(argv[0]) or (
+        real_run(argv, log) if argv[0] == "cp" else None))
+    bootstrap.ensure_tljh(tmp_path, tmp_path / "log", bootstrap.Source("checkout", "/src", None))
+    assert "cp" not in commands and not (tmp_path / "hub.previous").exists()
+    _installed_hub(tmp_path)
+    bootstrap.ensure_tljh(tmp_path, tmp_path / "log", bootstrap.Source("checkout", "/src", None))
+    assert commands.count("cp") == 1 and not (tmp_path / "hub" / bootstrap.SOURCE_STAMP).exists()
+    bootstrap.ensure_tljh(tmp_path, tmp_path / "log", bootstrap.Source("checkout", "/src", None))
+    assert commands.count("cp") == 1  # the marked copy is kept, not made again

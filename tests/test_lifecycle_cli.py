@@ -194,6 +194,22 @@ def test_commands_other_than_plan_need_root(monkeypatch, capsys):
     assert "must be run as root" in capsys.readouterr().err
 
 
+def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import tljh.cli.status
+
+    def broken(paths, as_json=False):
+        raise ValueError("a surprise")
+
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr(tljh.cli.status, "main", broken)
+    monkeypatch.delenv("TLJH_DEBUG", raising=False)
+    assert tljh_main(["status"]) == 1
+    assert capsys.readouterr().err == "error: unexpected ValueError: a surprise (TLJH_DEBUG=1 shows where)\n"
+    monkeypatch.setenv("TLJH_DEBUG", "1")
+    with pytest.raises(ValueError):
+        tljh_main(["status"])
+
+
 def test_processes_of_reads_proc(tmp_path):
     from tljh.cli.uninstall import processes_of
 

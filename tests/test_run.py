@@ -41,3 +41,42 @@ def test_command_env_keeps_environment_and_is_noninteractive(monkeypatch):
     assert env["PIP_INDEX_URL"] == "http://mirror.invalid/simple"
     assert env["DEBIAN_FRONTEND"] == "noninteractive"
     assert env["EXTRA"] == "1"
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie, dead but not yet reaped by its new parent, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("die_with_parent", [True, False])
+def test_a_command_ends_when_the_process_that_ran_it_is_killed(tmp_path, die_with_parent):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    program = (
+        "import tljh.run as r\n"
+        + ("r.children_die_with_this_process()\n" if die_with_parent else "")
+        + f"r.run(['sh', '-c', 'echo $$ > {pidfile}; exec sleep 30'])\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", program])
+    deadline = time.monotonic() + 20
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    try:
+        deadline = time.monotonic() + 3
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _alive(child) is not die_with_parent
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)

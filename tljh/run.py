@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from collections import deque
 from typing import Mapping, Sequence
@@ -83,6 +84,23 @@ def command_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+_children_die_with_us = False
+
+
+def children_die_with_this_process() -> None:
+    """From now on, every command run gets SIGTERM when this process dies, by SIGKILL too (Linux's
+    parent-death signal, set by util-linux's `setpriv --pdeathsig`, which every Debian has): a killed
+    installer leaves no pip or apt-get running on after its install lock is gone."""
+    global _children_die_with_us
+    _children_die_with_us = True
+
+
+def _launched(argv: Sequence[str]) -> list[str]:
+    """argv as it is started: behind `setpriv --pdeathsig TERM` when children die with this process."""
+    setpriv = shutil.which("setpriv") if _children_die_with_us else None
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else list(argv)
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -94,7 +112,7 @@ def run(
     """Run argv; every output line goes to the log as it comes. Raises CommandError if check fails."""
     log.debug("$ %s", shlex.join(redact_argv(argv)))
     proc = subprocess.Popen(
-        list(argv),
+        _launched(argv),
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -111,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # an unexpected failure: one line, not a traceback (TLJH_DEBUG=1 shows it)
+        if os.environ.get("TLJH_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e} (TLJH_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ from tljh.install.userenv import UserEnvironment, UserRequirements, user_environ
 from tljh.journal import Entry, Journal
 from tljh.paths import Paths
 from tljh.plugins import PluginError, load_plugins
-from tljh.run import CommandError, RedactingFormatter, register_secret
+from tljh.run import CommandError, RedactingFormatter, children_die_with_this_process, register_secret
 from tljh.services import render_unit  # noqa: F401  (imported from here by tests and tools)
 
 log = logging.getLogger("tljh")
@@ -353,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InstallRunning as e:  # not _fail: the page and the log belong to the run that holds the lock
         print(f"error: {e}", file=sys.stderr)
         return 1
+    children_die_with_this_process()  # killed, this run leaves nothing running without the lock
     try:
         install(paths, options)
     except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull, NotEnoughSpace) as e:
