@@ -285,7 +285,8 @@ STATE_INTACT = r"""
 import json, pathlib, sqlite3, tomllib
 state = pathlib.Path("/opt/tljh/state")
 for path in state.glob("*.json"):
-    json.loads(path.read_text())
+    if path.name != "acme.json" or path.stat().st_size:  # (made empty; traefik fills it with https on)
+        json.loads(path.read_text())
 lines = (state / "journal.jsonl").read_text().splitlines()
 assert all(isinstance(json.loads(line), dict) for line in lines), "torn journal line"
 for path in [state / "traefik.toml", *state.glob("rules/*.toml")]:
