@@ -357,7 +357,8 @@ def test_a_full_state_dir_stops_the_installer_naming_it_and_leaves_state_and_dat
             added.append(f"{probe}-{n}")
         print(f"the hub asked to add users on a full state dir: {len(added)} added, then {answer.status_code} "
               f"{answer.text[:200]}", file=sys.stderr)
-        assert answer.status_code >= 500, answer.text
+        # 500, or 403 when the write that fails is the hub recording the request's activity first
+        assert answer.status_code in (403, 500), answer.text
         wait_until_answering(hub_url)
         assert state_intact(machine).startswith("ok ")
 
