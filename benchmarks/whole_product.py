@@ -39,7 +39,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration-tests"))
 
 import machine as harness  # noqa: E402
-from machine import REPO_ROOT, Machine, bootstrap_argv, run_bootstrap_piped  # noqa: E402
+from machine import BOOTSTRAP_TIMEOUT, REPO_ROOT, Machine, bootstrap_argv  # noqa: E402
+from release import release_bootstrap  # noqa: E402
 from storm import admin_token, median, storm  # noqa: E402
 
 CHECKOUT = "/srv/tljh"
@@ -223,9 +224,16 @@ def step_times(output: str) -> dict[str, float]:
     return steps
 
 
+def install_piped(machine: Machine, password: str) -> subprocess.CompletedProcess[str]:
+    """The README's install: the release bootstrap file (this checkout's, built on the host) piped
+    into `python3 - --admin admin:PASSWORD --user-env venv`. Never raises on a non-zero exit."""
+    return machine.run(["python3", "-", *bootstrap_argv("admin", password)], input=release_bootstrap().read_text(),
+                       check=False, timeout=BOOTSTRAP_TIMEOUT)
+
+
 def measure_install(machine: Machine, password: str) -> dict[str, Any]:
     with PeakMemory(machine) as memory:
-        seconds, result = timed(lambda: run_bootstrap_piped(machine, "admin", password))
+        seconds, result = timed(lambda: install_piped(machine, password))
     if result.returncode != 0:
         raise SystemExit(f"the install failed ({result.returncode}):\n{result.stdout[-3000:]}")
     return {"total_s": round(seconds, 1), "steps_s": step_times(result.stdout),
@@ -242,8 +250,9 @@ def invocations(machine: Machine) -> list[str]:
 
 def measure_rerun(machine: Machine, password: str) -> dict[str, Any]:
     before = invocations(machine)
-    seconds, _ = timed(lambda: machine.run(["python3", f"{CHECKOUT}/bootstrap/bootstrap.py",
-                                            *bootstrap_argv("admin", password)], timeout=900))
+    seconds, result = timed(lambda: install_piped(machine, password))
+    if result.returncode != 0:
+        raise SystemExit(f"the re-run failed ({result.returncode}):\n{result.stdout[-3000:]}")
     after = invocations(machine)
     restarted = [unit for unit, a, b in zip(("jupyterhub", "traefik"), before, after, strict=True) if a != b]
     return {"seconds": round(seconds, 1), "restarted": restarted}
@@ -327,7 +336,7 @@ def capped_install(distro: str, password: str) -> dict[str, Any]:
     try:
         with Machine(distro, private_network=True) as capped:
             capped.copy_in(REPO_ROOT, CHECKOUT)
-            seconds, result = timed(lambda: run_bootstrap_piped(capped, "admin", password))
+            seconds, result = timed(lambda: install_piped(capped, password))
             answering = capped.run(["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1/hub/api"], check=False)
             failcnt = int((cgroup / "memory.failcnt").read_text())
             peak = int((cgroup / "memory.max_usage_in_bytes").read_text())
@@ -406,7 +415,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"# Benchmark: the whole product ({r['distro']})\n\n"
         f"Run {host['date']} at commit {host['commit']} on {host['cpus']} × {host['cpu_model']}, "
         f"{host['memory_gib']} GiB, kernel {host['kernel']}; throwaway systemd-nspawn machine (private network), "
-        f"venv user environment, warm package index: `sudo python3 benchmarks/whole_product.py`. "
+        f"venv user environment, warm package index, installed and re-run with the release bootstrap file piped into `python3 -` (the README's command): `sudo python3 benchmarks/whole_product.py`. "
         f"The host is shared: other test machines may run at the same time (host load at each storm: {loads}).\n\n"
         f"| measure | result | target | |\n| --- | --- | --- | --- |\n{table}\n\n"
         + (f"Phases of the last reload (s after systemd's \"Stopping\"): {phases}.\n\n" if phases else "")

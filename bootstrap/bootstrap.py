@@ -12,9 +12,10 @@ The tljh package comes from TLJH_BOOTSTRAP_PIP_SPEC when set; else from the sour
 this file sits in, when run as a file from one; else from the wheel a release bootstrap file
 carries inside itself (built by tools/build_release.py; its sha256 is checked before anything
 changes). A file with none of these stops: it never falls back to a name on a package index.
-The hub's dependencies come from the hub lock that goes with that package
-(tljh/install/requirements/hub.lock, inside the wheel or the checkout), installed with
-`pip install --require-hashes`; then tljh itself with --no-deps.
+What the installer itself needs comes from the installer lock that goes with that package
+(tljh/install/requirements/installer.lock, inside the wheel or the checkout: the part of the hub
+lock the installer imports), installed with `pip install --require-hashes`; then tljh itself
+with --no-deps. The installer installs the rest of the hub lock beside the user environment.
 
 `--version` alone prints what this file installs; `--version X` (or `--version=X`; X: `latest`,
 or a version or its prefix such as `1` or `1.0`) goes on only when this file installs a matching
@@ -66,7 +67,7 @@ VERSION = "0.1.0"
 RELEASE_WHEEL_NAME = ""
 RELEASE_WHEEL_SHA256 = ""
 RELEASE_WHEEL = ""
-HUB_LOCK = "tljh/install/requirements/hub.lock"  # inside the wheel and the checkout
+INSTALLER_LOCK = "tljh/install/requirements/installer.lock"  # inside the wheel and the checkout
 NO_SOURCE = ("this bootstrap file carries no tljh package and does not sit in a checkout, so there is "
              "nothing it may install (it never installs a package by name from an index). Use the "
              "release bootstrap file (see the README's install command), run bootstrap/bootstrap.py from "
@@ -290,7 +291,7 @@ def ensure_apt_packages(log: Path) -> None:
 
 @dataclass(frozen=True)
 class Source:
-    """Where the tljh package comes from, and the hub lock that goes with it (None: none found)."""
+    """Where the tljh package comes from, and the installer lock that goes with it (None: none found)."""
 
     description: str
     spec: str
@@ -322,16 +323,16 @@ def release_wheel() -> bytes:
 def lock_in_wheel(wheel: bytes) -> str | None:
     try:
         with zipfile.ZipFile(io.BytesIO(wheel)) as archive:
-            return archive.read(HUB_LOCK).decode("utf-8")
+            return archive.read(INSTALLER_LOCK).decode("utf-8")
     except (KeyError, zipfile.BadZipFile):
         return None
 
 
 def lock_near(spec: str) -> str | None:
-    """The hub lock of a local checkout or wheel given as a pip spec (None for anything else)."""
+    """The installer lock of a local checkout or wheel given as a pip spec (None for anything else)."""
     path = Path(spec)
-    if path.is_dir() and (path / HUB_LOCK).is_file():
-        return (path / HUB_LOCK).read_text(encoding="utf-8")
+    if path.is_dir() and (path / INSTALLER_LOCK).is_file():
+        return (path / INSTALLER_LOCK).read_text(encoding="utf-8")
     if path.is_file() and path.suffix == ".whl":
         return lock_in_wheel(path.read_bytes())
     return None
@@ -863,7 +864,7 @@ def ensure_tljh(prefix: Path, log: Path, source: Source) -> None:
 
 
 def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
-    """The hub lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it.
+    """The installer lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it.
 
     The carried wheel is written to the same path on every run (pip records where a package came
     from, and the hub restarts when its packages' records change).
@@ -880,10 +881,10 @@ def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
                 target = str(wheel_dir / RELEASE_WHEEL_NAME)
                 Path(target).write_bytes(source.wheel)
             if source.lock is None:
-                say(f"no hub lock goes with {source.spec}: its dependencies are installed as pip resolves them")
+                say(f"no installer lock goes with {source.spec}: its dependencies are installed as pip resolves them")
                 run([*pip, "--upgrade", target], log)
                 return
-            lock = Path(tmp) / "hub.lock"
+            lock = Path(tmp) / "installer.lock"
             lock.write_text(source.lock, encoding="utf-8")
             run([*pip, "--require-hashes", "-r", str(lock)], log)
             run([*pip, "--upgrade", "--force-reinstall", "--no-deps", target], log)
@@ -932,7 +933,7 @@ def plan_only(prefix: Path, installer_args: list[str]) -> int:
         where = tljh_source().description
     except BootstrapError as e:
         where = f"nowhere: {e}"
-    say(f"plan: the tljh package in {prefix / 'hub'}: the hub lock (pip --require-hashes), then tljh from {where}")
+    say(f"plan: the tljh package in {prefix / 'hub'}: the installer lock (pip --require-hashes), then tljh from {where}")
     has_tljh = hub_python.exists() and subprocess.run(
         [str(hub_python), "-c", "import tljh.cli.plan"], stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0

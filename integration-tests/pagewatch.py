@@ -90,6 +90,11 @@ def running_with_pending(status: dict[str, Any]) -> bool:
     return any(s == "running" for _, s in pairs) and any(s == "pending" for _, s in pairs)
 
 
+def shows_a_step_running(dom: str) -> bool:
+    """Whether a DOM dump of the page shows a step running while others wait."""
+    return 'data-state="running"' in dom and 'data-state="pending"' in dom
+
+
 class Watcher:
     """One sample at a time; the decisions of what to capture when."""
 
@@ -118,13 +123,23 @@ class Watcher:
 
     def _capture(self, status: dict[str, Any]) -> None:
         """A DOM dump as soon as a step runs; a second one, a screenshot and /logs once two more
-        steps are done (both times during a long step: the bootstrap's pip, the environments)."""
+        steps are done (both times during a long step: the bootstrap's pip, the environments).
+
+        The browser takes seconds to render: when the install moved on meanwhile (between two
+        steps, or the hand-over from the bootstrap to the installer) the dump shows no running step,
+        and it is taken again at a later sample, while a step runs; if none ever shows one, the
+        tests find fewer than two dumps and fail."""
         try:
             if not self.seen.doms and running_with_pending(status):
-                self.seen.doms.append(dump_dom(PAGE_URL))
-                self.first_done = done_count(status)
+                dom = dump_dom(PAGE_URL)
+                if shows_a_step_running(dom):
+                    self.seen.doms.append(dom)
+                    self.first_done = done_count(status)
             elif len(self.seen.doms) == 1 and done_count(status) >= self.first_done + 2 and running_with_pending(status):
-                self.seen.doms.append(dump_dom(PAGE_URL))
+                dom = dump_dom(PAGE_URL)
+                if not shows_a_step_running(dom):
+                    return
+                self.seen.doms.append(dom)
                 self.seen.screenshot = screenshot(PAGE_URL, self.artifacts / f"{self.name}.progress-page.png")
                 answer = get(PAGE_URL + "logs")
                 self.seen.logs = answer[1].decode(errors="replace") if answer else ""

@@ -169,8 +169,9 @@ def hub_txt(machine: Machine) -> str:
     """The hub's hash-pinned requirements as installed (the file the installer reads)."""
     return machine.run(["sh", "-c", f"ls {HUB_LOCK_GLOB}"]).stdout.strip()
 CLOSED_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on port 9
-# Starts the installer in its own session, SIGKILLs its process group once the hub env's copy is
-# taken and pip runs, and prints which of the copy and its marker are left.
+# Starts the installer in its own session, SIGKILLs the installer alone (not its process group, as
+# `kill -9 PID` would) once the hub env's copy is taken and pip runs, and prints which of the copy
+# and its marker are left, and whether its pip outlived it (by more than 5 s).
 KILL_DURING_UPGRADE = r"""
 import os, signal, subprocess, time
 env = dict(os.environ, PIP_INDEX_URL="@INDEX@")
@@ -190,10 +191,14 @@ while time.monotonic() < deadline and p.poll() is None:
         break
     time.sleep(0.05)
 try:
-    os.killpg(p.pid, signal.SIGKILL)
+    os.kill(p.pid, signal.SIGKILL)
 except ProcessLookupError:
     pass
 p.wait()
+orphaned = time.monotonic() + 5
+while pip_running() and time.monotonic() < orphaned:
+    time.sleep(0.1)
+print("pip outlived the installer" if pip_running() else "pip ended with the installer")
 print([path for path in ("/opt/tljh/hub.previous", "/opt/tljh/state/hub-env.upgrading") if os.path.exists(path)])
 print(open("/root/killed.log").read()[-2000:])
 """
@@ -238,7 +243,8 @@ def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
 def test_an_upgrade_killed_half_way_is_put_back_before_the_hub_starts_again(
     machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
 ) -> None:
-    """SIGKILL to the installer's process group while pip upgrades the hub env; then a restart (as a reboot would)."""
+    """SIGKILL to the installer alone while pip upgrades the hub env: its pip ends with it; then a
+    restart (as a reboot would) puts the env back."""
     installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
     dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
     before, pins = machine.run(dists).stdout, hub_txt(machine)
@@ -248,6 +254,7 @@ def test_an_upgrade_killed_half_way_is_put_back_before_the_hub_starts_again(
     try:
         killed = machine.run(["python3", "-c", driver], check=False, timeout=BOOTSTRAP_TIMEOUT)
         assert "/opt/tljh/hub.previous" in killed.stdout, killed.stdout + killed.stderr  # killed while upgrading
+        assert "pip ended with the installer" in killed.stdout, killed.stdout
         machine.run(["systemctl", "restart", "jupyterhub"])
         wait_until_answering(hub_url)
         assert machine.run(dists).stdout == before  # the env as it was before the upgrade

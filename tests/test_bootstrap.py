@@ -73,7 +73,7 @@ def test_source_from_environment_wins_and_takes_a_checkouts_lock(bootstrap, monk
     monkeypatch.setenv("TLJH_BOOTSTRAP_PIP_SPEC", str(REPO_ROOT))
     source = bootstrap.tljh_source(str(BOOTSTRAP_FILE))
     assert source.spec == str(REPO_ROOT)
-    assert source.lock == (REPO_ROOT / "tljh/install/requirements/hub.lock").read_text()
+    assert source.lock == (REPO_ROOT / "tljh/install/requirements/installer.lock").read_text()
 
 
 def test_source_from_environment_without_a_lock(bootstrap, monkeypatch):
@@ -112,7 +112,7 @@ def fake_wheel(tmp_path):
 
     wheel = tmp_path / f"the_littlest_jupyterhub-{tljh.__version__}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("tljh/install/requirements/hub.lock", "pinned==1.0 --hash=sha256:aa\n")
+        archive.writestr("tljh/install/requirements/installer.lock", "pinned==1.0 --hash=sha256:aa\n")
         archive.writestr("tljh/__init__.py", "")
     return wheel
 

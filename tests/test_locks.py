@@ -1,6 +1,8 @@
 """The lock files: complete, hash-pinned, up to date with their requirements (CI fails otherwise)."""
 
 import re
+
+import pytest
 import shutil
 import subprocess
 import sys
@@ -54,10 +56,31 @@ def test_direct_pins_are_locked_at_their_version_for_each_python():
 
 
 def test_the_hub_lock_holds_every_dependency_of_the_tljh_package():
-    # the bootstrap installs the hub lock, then tljh with --no-deps: its dependencies must all be locked
+    # the installer installs the hub lock (tljh itself came with --no-deps): its dependencies must all be locked
     setup = (REPO / "setup.py").read_text()
     block = setup[setup.index("install_requires=[") : setup.index("]", setup.index("install_requires=["))]
     names = {re.split(r"[<>=;\s\[]", spec)[0].lower().replace("_", "-").replace(".", "-")
              for spec in re.findall(r'^\s*"([A-Za-z0-9][^"\\]*)', block, re.M)}
     locked = set(read_pins(HUB_LOCK.read_text()))
     assert names and names <= locked, names - locked
+
+
+def test_the_installer_lock_is_the_part_of_the_hub_lock_it_names():
+    installer = (REQUIREMENTS_DIR / "installer.lock").read_text()
+    blocks = {name: block for name, block, _ in lock.lock_blocks(HUB_LOCK.read_text())}
+    mine = lock.lock_blocks(installer)
+    assert {"jsonschema", "ruamel-yaml", "pluggy", "requests", "packaging", "certifi", "rpds-py"} <= {n for n, _, _ in mine}
+    assert "jupyterhub" not in {n for n, _, _ in mine}  # the hub itself comes in the installer's hub env step
+    for name, block, _ in mine:
+        assert block in HUB_LOCK.read_text() and name in blocks  # the same pins and hashes, block for block
+
+
+def test_the_subset_follows_via_notes_and_refuses_an_unknown_root():
+    text = ("a==1 \\\n    --hash=sha256:aa\n    # via -r x.txt\n"
+            "b==2 \\\n    --hash=sha256:bb\n    # via\n    #   a\n    #   z\n"
+            "c==3 \\\n    --hash=sha256:cc\n    # via b\n"
+            "z==4 \\\n    --hash=sha256:dd\n    # via -r x.txt\n")
+    assert [line.split("==")[0] for line in lock.subset_of(text, {"a"}).splitlines() if "==" in line] == ["a", "b", "c"]
+    assert [line.split("==")[0] for line in lock.subset_of(text, {"c"}).splitlines() if "==" in line] == ["c"]
+    with pytest.raises(SystemExit, match="not in the lock: nope"):
+        lock.subset_of(text, {"nope"})

@@ -8,8 +8,8 @@
   its sha256, checked by the bootstrap before it is used), so
   `curl -L URL | sudo python3 - --admin alice:PW` installs exactly this version, with nothing of ours
   on any package index; its sha256 is written beside it (.sha256) and printed;
-- with --verify, the wheel is installed into a clean venv the way the bootstrap does it (the hub lock
-  with --require-hashes, then the wheel with --no-deps) and every console script it declares
+- with --verify, the wheel is installed into a clean venv the way the bootstrap does it (the
+  installer lock with --require-hashes, then the wheel with --no-deps) and every console script it declares
   (tljh-config and tljh) must be there and answer --help; and the
   bootstrap file must say its version.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BOOTSTRAP = REPO / "bootstrap" / "bootstrap.py"
-HUB_LOCK = "tljh/install/requirements/hub.lock"
+INSTALLER_LOCK = "tljh/install/requirements/installer.lock"
 REQUIRED_SCRIPTS = {"tljh-config", "tljh"}
 LINE = 76
 
@@ -51,7 +51,7 @@ def build(outdir: Path) -> tuple[Path, Path]:
     [sdist] = outdir.glob(f"the_littlest_jupyterhub-{version()}.tar.gz")
     [wheel] = outdir.glob(f"the_littlest_jupyterhub-{version()}-py3-none-any.whl")
     with zipfile.ZipFile(wheel) as archive:
-        archive.getinfo(HUB_LOCK)  # KeyError if the lock is not packaged
+        archive.getinfo(INSTALLER_LOCK)  # KeyError if the lock is not packaged
     return sdist, wheel
 
 
@@ -104,9 +104,9 @@ def verify(wheel: Path, bootstrap: Path) -> None:
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         with zipfile.ZipFile(wheel) as archive:
-            (Path(tmp) / "hub.lock").write_bytes(archive.read(HUB_LOCK))
+            (Path(tmp) / "installer.lock").write_bytes(archive.read(INSTALLER_LOCK))
         pip = [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--no-warn-script-location"]
-        subprocess.run([*pip, "--require-hashes", "-r", str(Path(tmp) / "hub.lock")], check=True)
+        subprocess.run([*pip, "--require-hashes", "-r", str(Path(tmp) / "installer.lock")], check=True)
         subprocess.run([*pip, "--no-deps", str(wheel)], check=True)
         for script in sorted(scripts):
             subprocess.run([str(venv / "bin" / script), "--help"], check=True, stdout=subprocess.DEVNULL)

@@ -32,6 +32,10 @@ from pathlib import Path
 
 REQUIREMENTS_DIR = Path(__file__).resolve().parent.parent / "tljh" / "install" / "requirements"
 LOCKED = ("hub", "user-venv")  # traefik.txt is hashed by hand: one package, --no-deps
+# installer.lock: the part of hub.lock the installer itself imports before its "hub environment" step
+# (the bootstrap installs only that, so the rest of the hub's packages install beside the user
+# environment). Its roots are installer.txt's project names; the rest follows hub.lock's "# via" notes.
+SUBSETS = {"installer": "hub"}
 PYTHON_FLOOR = "3.10"
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 PLATFORMS = ("x86_64-manylinux_2_28", "aarch64-manylinux_2_28")
@@ -65,6 +69,53 @@ def generate(name: str, upgrade: bool) -> None:
     body = lock.read_text()
     lock.write_text(header(requirements) + body.replace(str(REQUIREMENTS_DIR) + "/", ""))
     print(f"wrote {lock}")
+
+
+def lock_blocks(text: str) -> list[tuple[str, str, set[str]]]:
+    """(canonical project, the block's text, the projects it is "via") of each pinned block of a uv lock."""
+    blocks: list[tuple[str, str, set[str]]] = []
+    for chunk in re.split(r"\n(?=[A-Za-z0-9])", text):
+        if not chunk[:1].isalnum():
+            continue
+        name = re.sub(r"[-_.]+", "-", re.split(r"[=;\s\[]", chunk)[0]).lower()
+        via_text = chunk.split("# via", 1)[1] if "# via" in chunk else ""
+        via = {re.sub(r"[-_.]+", "-", word).lower() for word in re.findall(r"^[\s#]*([A-Za-z0-9][\w.-]*)\s*$",
+                                                                          via_text, re.M)}
+        blocks.append((name, chunk.rstrip("\n") + "\n", via))
+    return blocks
+
+
+def subset_of(lock_text: str, roots: set[str]) -> str:
+    """The blocks of a lock needed by `roots` (canonical names): the roots and, again and again,
+    every project one of them is the "via" of."""
+    blocks = lock_blocks(lock_text)
+    missing = roots - {name for name, _, _ in blocks}
+    if missing:
+        raise SystemExit(f"not in the lock: {', '.join(sorted(missing))}")
+    needed = set(roots)
+    while grown := {name for name, _, via in blocks if name not in needed and via & needed}:
+        needed |= grown
+    return "".join(block for name, block, _ in blocks if name in needed)
+
+
+def subset_text(name: str, directory: Path = REQUIREMENTS_DIR) -> str:
+    """NAME.lock as generated: the header, then the part of its parent lock NAME.txt's roots need."""
+    roots_file, parent = directory / f"{name}.txt", directory / f"{SUBSETS[name]}.lock"
+    roots = {re.sub(r"[-_.]+", "-", line.split("#", 1)[0].strip()).lower()
+             for line in roots_file.read_text().splitlines() if line.split("#", 1)[0].strip()}
+    return (f"# The part of {parent.name} that {roots_file.name} names, with what it needs. Do not edit: "
+            "regenerate with `python3 tools/lock.py`.\n"
+            f"# input: {roots_file.name} sha256={digest(roots_file)}\n"
+            f"# from: {parent.name} sha256={digest(parent)}\n" + subset_of(parent.read_text(), roots))
+
+
+def subset_problems(name: str, directory: Path = REQUIREMENTS_DIR) -> list[str]:
+    lock = directory / f"{name}.lock"
+    if not lock.is_file():
+        return [f"{lock.name} is missing"]
+    if lock.read_text() != subset_text(name, directory):
+        return [f"{lock.name} is not the part of {SUBSETS[name]}.lock that {name}.txt names"]
+    return []
 
 
 def direct_pins(text: str) -> dict[str, tuple[str, str]]:
@@ -143,7 +194,7 @@ def main(argv: list[str]) -> int:
               + f" (source only, built by pip: {', '.join(SOURCE_ONLY)})")
         return 1 if found else 0
     if args.check:
-        found = [p for name in LOCKED for p in problems(name)]
+        found = [p for name in LOCKED for p in problems(name)] + [p for name in SUBSETS for p in subset_problems(name)]
         for problem in found:
             print(f"out of date: {problem}", file=sys.stderr)
         if found:
@@ -151,6 +202,9 @@ def main(argv: list[str]) -> int:
         return 1 if found else 0
     for name in LOCKED:
         generate(name, args.upgrade)
+    for name in SUBSETS:
+        (REQUIREMENTS_DIR / f"{name}.lock").write_text(subset_text(name))
+        print(f"wrote {REQUIREMENTS_DIR / name}.lock")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import importlib
 import logging
 import os
 import re
@@ -238,6 +239,7 @@ def _install(paths: Paths, options: Options, state: dict[str, Any], kind: str,
                     list(pool.map(lambda s: apply_step(s, journal, progress), group))
             if any(step.title == ENVIRONMENT_STEPS[0] for step in group):
                 backup.done()  # every change to the hub env is made
+                importlib.invalidate_caches()  # the hub lock's packages, new in this process's own venv
     except BaseException:
         if backup.restore():
             progress.say(f"the hub environment {paths.hub_env} was put back as it was before this run")
