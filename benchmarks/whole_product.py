@@ -258,8 +258,9 @@ def measure_rerun(machine: Machine, password: str) -> dict[str, Any]:
     return {"seconds": round(seconds, 1), "restarted": restarted}
 
 
-RELOAD_MARKS = {"stopping": "Stopping JupyterHub", "stopped": "Stopped JupyterHub", "started": "Started JupyterHub",
-                "hub_running": "JupyterHub is now running"}
+# systemd says "Stopping jupyterhub.service - JupyterHub (TLJH)..." (the unit's name, then its description)
+RELOAD_MARKS = {"stopping": "Stopping jupyterhub.service", "stopped": "Stopped jupyterhub.service",
+                "started": "Started jupyterhub.service", "hub_running": "JupyterHub is now running"}
 
 
 def measure_reload(machine: Machine, repeats: int) -> dict[str, Any]:

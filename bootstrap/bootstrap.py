@@ -42,6 +42,7 @@ import base64
 import errno
 import fcntl
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -221,16 +222,17 @@ def dies_with_us(argv: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
-def run(argv: list[str], log: Path) -> None:
-    """Run argv with its output appended to the log, saying every few seconds that it still runs;
-    on failure show the output's end and stop."""
+def run(argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    """Run argv (with env added to the environment) with its output appended to the log, saying every
+    few seconds that it still runs; on failure show the output's end and stop."""
     shown = shlex.join(redact_argv(argv))
     say("$ " + shown)
     start = time.monotonic()
     with open(log, "a") as out:
         out.write(f"$ {shown}\n")
         out.flush()
-        proc = subprocess.Popen(dies_with_us(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(dies_with_us(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
         while True:
             try:
                 returncode = proc.wait(timeout=STILL_RUNNING_EVERY)
@@ -283,10 +285,28 @@ def ensure_apt_packages(log: Path) -> None:
     if dpkg_interrupted():  # a previous run (or another apt) was killed mid-install
         run(["dpkg", "--configure", "-a"], log)
     apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
-    run([*apt, "update"], log)
+    start = log.stat().st_size
+    run([*apt, "update"], log)  # exits 0 when a mirror fails; its W: lines say which
     for package in missing:
         made("apt", package, "install")
-    run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
+    try:
+        run([*apt, "install", "--yes", "--no-install-recommends", *missing], log)
+    except BootstrapError:
+        raise BootstrapError(apt_says(missing, log, start)) from None
+
+
+def apt_says(packages: list[str], log: Path, start: int) -> str:
+    """apt-get's failure to install packages in one message: apt's own error and warning lines since
+    `start` in the log (the mirror URLs it could not fetch among them), what to check, the log's path."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        text = redact(f.read().decode(errors="replace"))
+    said = [line for line in text.splitlines() if line.startswith(("E: ", "W: "))][-8:]
+    parts = [f"apt-get could not install {' '.join(packages)}; apt said:", *said]
+    if "Failed to fetch" in text:
+        parts.append("Check this machine's network, apt's proxy (Acquire::http::Proxy, http_proxy) and its apt "
+                     "sources (/etc/apt/sources.list, /etc/apt/sources.list.d/).")
+    return "\n".join([*parts, f"The full log is in {log}"])
 
 
 @dataclass(frozen=True)
@@ -863,6 +883,48 @@ def ensure_tljh(prefix: Path, log: Path, source: Source) -> None:
         (prefix / "hub" / SOURCE_STAMP).write_text(digest + "\n")
 
 
+def installers_pipnet(location: str) -> Any:
+    """tljh.actions.pipnet (standard library only) from the tljh package being installed, a checkout or a
+    wheel; None when it is not at hand (a spec pip fetches) or does not load."""
+    if not (Path(location) / "tljh/actions/pipnet.py").is_file() and not location.endswith(".whl"):
+        return None
+    sys.path.insert(0, location)
+    try:
+        return importlib.import_module("tljh.actions.pipnet")
+    except (ImportError, SyntaxError):  # an older tljh without it, a broken wheel: pip's own output is shown
+        return None
+    finally:
+        sys.path.remove(location)
+
+
+def pip_config_list(python: str) -> str:
+    """What `pip config list` says the machine's pip configuration sets ('' if pip cannot say)."""
+    try:
+        listed = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL)
+    except OSError:
+        return ""
+    return listed.stdout if listed.returncode == 0 else ""
+
+
+def run_pip(argv: list[str], log: Path, pipnet: Any) -> None:
+    """run() for pip, within the installer's bounds on an unreachable index (where the machine's pip config
+    sets none); when pip could not fetch a package, the installer's one message naming what and from where."""
+    if pipnet is None:
+        run(argv, log)
+        return
+    start = log.stat().st_size if log.exists() else 0
+    try:
+        run(argv, log, pipnet.network_env(pipnet.config_keys(pip_config_list(argv[0]))))
+    except BootstrapError:
+        with open(log, "rb") as f:
+            f.seek(start)
+            failure = pipnet.fetch_failure(redact(f.read().decode(errors="replace")))
+        if failure is None:
+            raise
+        raise BootstrapError(f"{failure.message(str(Path(argv[0]).parent.parent))}\nThe full log is in {log}") from None
+
+
 def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
     """The installer lock (hash-checked), then tljh itself without dependencies; pip as the machine configures it.
 
@@ -880,14 +942,15 @@ def pip_install_tljh(prefix: Path, log: Path, source: Source) -> None:
                 wheel_dir.mkdir(mode=0o700)
                 target = str(wheel_dir / RELEASE_WHEEL_NAME)
                 Path(target).write_bytes(source.wheel)
+            pipnet = installers_pipnet(target)
             if source.lock is None:
                 say(f"no installer lock goes with {source.spec}: its dependencies are installed as pip resolves them")
-                run([*pip, "--upgrade", target], log)
+                run_pip([*pip, "--upgrade", target], log, pipnet)
                 return
             lock = Path(tmp) / "installer.lock"
             lock.write_text(source.lock, encoding="utf-8")
-            run([*pip, "--require-hashes", "-r", str(lock)], log)
-            run([*pip, "--upgrade", "--force-reinstall", "--no-deps", target], log)
+            run_pip([*pip, "--require-hashes", "-r", str(lock)], log, pipnet)
+            run_pip([*pip, "--upgrade", "--force-reinstall", "--no-deps", target], log, pipnet)
     finally:
         shutil.rmtree(wheel_dir, ignore_errors=True)
 

@@ -204,37 +204,86 @@ print(open("/root/killed.log").read()[-2000:])
 """
 
 
-@pytest.mark.parametrize("failure", ["missing plugin", "missing pinned package", "index unreachable"])
+# Accepts connections on a free port of 127.0.0.1 and never answers (a silent package index); writes the port.
+SILENT_SERVER = r"""
+import socket
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(64)
+open("/run/silent-index.port", "w").write(str(server.getsockname()[1]))
+held = []
+while True:
+    held.append(server.accept()[0])
+"""
+
+
+@pytest.fixture
+def silent_index(machine: Machine) -> Iterator[str]:
+    """The URL of a package index inside the machine that accepts connections and never answers."""
+    machine.run(["rm", "-f", "/run/silent-index.port"])
+    machine.run(["systemd-run", "--unit=tljh-test-silent-index", "python3", "-c", SILENT_SERVER])
+    try:
+        machine.run(["sh", "-c", "for i in $(seq 100); do test -s /run/silent-index.port && exit; sleep 0.1; done; exit 1"])
+        yield f"http://127.0.0.1:{machine.run(['cat', '/run/silent-index.port']).stdout.strip()}/simple"
+    finally:
+        machine.run(["systemctl", "stop", "tljh-test-silent-index"], check=False)
+
+
+def network_failure(failure: str, request: pytest.FixtureRequest) -> tuple[dict[str, str], str]:
+    """The installer's environment for a network failure, and the start of the message it must give.
+
+    A closed port with the installer's own bounds on pip (PIP_RETRIES 3: 4 attempts); a silent index
+    with the machine's (its PIP_RETRIES / PIP_TIMEOUT win over the installer's: 2 attempts of 3 s).
+    """
+    if failure == "index unreachable":
+        return {"PIP_INDEX_URL": CLOSED_INDEX}, (
+            f"could not fetch tabulate==0.9.0 for /opt/tljh/hub from the package index {CLOSED_INDEX} "
+            f"({CLOSED_INDEX}/tabulate/: connection refused, 4 attempts). Check this machine's network")
+    index = request.getfixturevalue("silent_index")
+    return {"PIP_INDEX_URL": index, "PIP_RETRIES": "1", "PIP_TIMEOUT": "3"}, (
+        f"could not fetch tabulate==0.9.0 for /opt/tljh/hub from the package index {index} "
+        f"({index}/tabulate/: no answer within 3 s, 2 attempts). Check this machine's network")
+
+
+@pytest.mark.parametrize("failure", ["missing plugin", "missing pinned package", "index unreachable",
+                                     pytest.param("index silent", marks=pytest.mark.one_distro)])
 def test_a_failed_upgrade_leaves_the_running_hub_serving_and_its_env_whole(
     machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
-    failure: str,
+    failure: str, request: pytest.FixtureRequest,
 ) -> None:
     argv = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
-    env: dict[str, str] = {}
-    extra_pin = {"missing pinned package": f"tljh-no-such-package-zz==1.0 {NO_HASH}",
-                 "index unreachable": f"tabulate==0.9.0 {NO_HASH}"}
+    env, message = network_failure(failure, request) if failure.startswith("index") else ({}, "")
+    extra_pin = {"missing pinned package": f"tljh-no-such-package-zz==1.0 {NO_HASH}"}.get(failure,
+                                                                                      f"tabulate==0.9.0 {NO_HASH}")
     pins = hub_txt(machine)
     if failure == "missing plugin":
         argv += ["--plugin", "tljh-no-such-plugin-zz==1.0"]
     else:
-        machine.run(["sh", "-c", f"cp {pins} /root/hub.txt && echo '{extra_pin[failure]}' >> {pins}"])
-    if failure == "index unreachable":
-        env = {"PIP_INDEX_URL": CLOSED_INDEX, "PIP_RETRIES": "2", "PIP_TIMEOUT": "3"}
+        machine.run(["sh", "-c", f"cp {pins} /root/hub.txt && echo '{extra_pin}' >> {pins}"])
     dists = ["sh", "-c", "ls /opt/tljh/hub/lib/python3*/site-packages/ | sort; cat /opt/tljh/hub/lib/python3*/site-packages/*.dist-info/RECORD | md5sum"]
     before, hub_since = machine.run(dists).stdout, active_since(machine, "jupyterhub")
-    try:
-        result = machine.run(argv, env=env, check=False, timeout=BOOTSTRAP_TIMEOUT)
+    start = time.monotonic()
+    try:  # (a run that hangs on the index fails the test: CommandError after the timeout)
+        result = machine.run(argv, env=env, check=False, timeout=180 if env else BOOTSTRAP_TIMEOUT)
     finally:
         if failure != "missing plugin":
             machine.run(["cp", "/root/hub.txt", pins])
     output = result.stdout + result.stderr
+    print(f"\n{failure}: the installer failed after {time.monotonic() - start:.1f}s: "
+          f"{tail(result.stderr, 3)}", file=sys.stderr)
     assert result.returncode == 1, tail(output, 40)
     assert "hub environment" in output or "plugin" in output, tail(output, 40)
-    if failure == "index unreachable":  # says what could not be fetched (pip does not say from where)
-        assert "No matching distribution found for tabulate==0.9.0" in output, tail(output, 40)
+    if env:  # one message naming what could not be fetched, from where, how often; then the log
+        assert f"error: {message}" in result.stderr, tail(output, 40)
+        assert result.stderr.rstrip().endswith("The full log is in /opt/tljh/installer.log"), result.stderr
     assert machine.run(dists).stdout == before  # nothing half-installed
     assert active_since(machine, "jupyterhub") == hub_since and hub_answers(hub_url)
     user.open_server()
+    if env:  # the next plain run finds nothing to do: it completes and restarts nothing
+        services = {unit: active_since(machine, unit) for unit in SERVICES}
+        rerun = machine.run(argv, check=False, timeout=BOOTSTRAP_TIMEOUT)
+        assert rerun.returncode == 0, tail(rerun.stdout + rerun.stderr, 40)
+        assert {unit: active_since(machine, unit) for unit in SERVICES} == services
     machine.run(["systemctl", "restart", "jupyterhub"])  # the next restart meets the same, whole env
     wait_until_answering(hub_url)
     user.open_server()

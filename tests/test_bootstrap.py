@@ -1,6 +1,7 @@
 import ast
 import os
 import sys
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -263,7 +264,7 @@ def test_run_failure_shows_the_output_tail(bootstrap, tmp_path):
 def test_pip_installs_the_lock_with_hashes_then_tljh_without_deps(bootstrap, monkeypatch, tmp_path):
     commands = []
 
-    def fake_run(argv, log):
+    def fake_run(argv, log, env=None):
         commands.append(argv)
         if "-r" in argv:
             assert Path(argv[-1]).read_text() == "pinned==1.0 --hash=sha256:aa\n"
@@ -280,6 +281,84 @@ def test_pip_installs_the_lock_with_hashes_then_tljh_without_deps(bootstrap, mon
     assert commands[1][:-1] == [*pip, "--upgrade", "--force-reinstall", "--no-deps"]
     assert commands[1][-1] == str(tmp_path / ".bootstrap-wheel/the_littlest_jupyterhub-9-py3-none-any.whl")
     assert not list(tmp_path.glob(".bootstrap*"))  # the temporary copies are gone
+
+
+FAKE_HUB_PIP = """#!/bin/sh
+if [ "$3 $4" = "config list" ]; then exit 0; fi
+echo "PIP_RETRIES=$PIP_RETRIES PIP_TIMEOUT=$PIP_TIMEOUT"
+cat "$FAKE_PIP_OUTPUT"; exit 1
+"""
+
+
+def test_the_bootstraps_pip_is_bounded_and_says_what_it_could_not_fetch_from_where(bootstrap, monkeypatch, tmp_path):
+    """With the tljh it installs at hand (a checkout or the carried wheel), the installer's bounds and message."""
+    from tljh.paths import PIP_RETRIES, PIP_TIMEOUT_SECONDS
+
+    python = tmp_path / "hub/bin/python3"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_HUB_PIP)
+    python.chmod(0o755)
+    monkeypatch.setenv("FAKE_PIP_OUTPUT", str(Path(__file__).parent / "data/pip/lock-23.txt"))
+    for name in ("PIP_RETRIES", "PIP_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    pipnet = bootstrap.installers_pipnet(str(Path(__file__).parent.parent))
+    log = tmp_path / "installer.log"
+    log.write_text("earlier lines: No matching distribution found for something-else\n")
+    with pytest.raises(bootstrap.BootstrapError) as info:
+        bootstrap.run_pip([str(python), "-m", "pip", "install", "-r", "hub.lock"], log, pipnet)
+    assert str(info.value).startswith(
+        f"could not fetch tabulate==0.9.0 for {tmp_path / 'hub'} from the package index http://127.0.0.1:9/simple "
+        "(http://127.0.0.1:9/simple/tabulate/: connection refused, 2 attempts). Check this machine's network")
+    assert str(info.value).endswith(f"\nThe full log is in {log}")
+    assert f"PIP_RETRIES={PIP_RETRIES} PIP_TIMEOUT={PIP_TIMEOUT_SECONDS}" in log.read_text()
+
+
+def test_without_the_tljh_it_installs_at_hand_the_bootstraps_pip_runs_as_before(bootstrap, tmp_path):
+    assert bootstrap.installers_pipnet("the-littlest-jupyterhub==1.0") is None
+    assert bootstrap.installers_pipnet(str(tmp_path)) is None
+
+
+def test_the_parser_the_bootstrap_loads_needs_only_the_standard_library():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules); import tljh.actions.pipnet; "
+            "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names) - {'tljh'}))")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(Path(__file__).parent.parent)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_bootstraps_apt_unable_to_reach_its_mirror_says_which_urls(bootstrap, monkeypatch, tmp_path):
+    """Real apt outputs (tests/data/apt/README.md): apt-get update exits 0; install fails."""
+    data = Path(__file__).parent / "data/apt"
+
+    def fake_run(argv, log, env=None):
+        with open(log, "a") as out:
+            out.write((data / ("update-nolists.txt" if "update" in argv else "install-nolists.txt")).read_text())
+        if "install" in argv:
+            raise bootstrap.BootstrapError("`apt-get install` failed with exit code 100")
+
+    monkeypatch.setattr(bootstrap, "run", fake_run)
+    monkeypatch.setattr(bootstrap, "missing_apt_packages", lambda: ["python3-venv"])
+    monkeypatch.setattr(bootstrap, "wait_for_dpkg_lock", lambda: None)
+    monkeypatch.setattr(bootstrap, "dpkg_interrupted", lambda: False)
+    monkeypatch.setattr(bootstrap, "MADE", [])
+    log = tmp_path / "installer.log"
+    log.write_text("W: Failed to fetch http://earlier.example/ from an earlier run\n")
+    with pytest.raises(bootstrap.BootstrapError) as info:
+        bootstrap.ensure_apt_packages(log)
+    assert str(info.value).splitlines() == [
+        "apt-get could not install python3-venv; apt said:",
+        ("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Could not connect to 127.0.0.1:9 "
+        "(127.0.0.1). - connect (111: Connection refused)"),
+        ("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm-updates/InRelease  Unable to connect to "
+        "127.0.0.1:9:"),
+        ("W: Failed to fetch http://deb.debian.org/debian-security/dists/bookworm-security/InRelease  Unable to "
+        "connect to 127.0.0.1:9:"),
+        "W: Some index files failed to download. They have been ignored, or old ones used instead.",
+        "E: Unable to locate package sl",
+        ("Check this machine's network, apt's proxy (Acquire::http::Proxy, http_proxy) and its apt sources "
+        "(/etc/apt/sources.list, /etc/apt/sources.list.d/)."),
+        f"The full log is in {log}",
+    ]
 
 
 def test_plan_lists_the_bootstrap_s_steps_and_changes_nothing(bootstrap, tmp_path, capsys, monkeypatch):
@@ -340,7 +419,7 @@ def test_a_failed_upgrade_puts_the_hub_env_back(bootstrap, tmp_path, monkeypatch
     hub = _installed_hub(tmp_path)
     real_run = bootstrap.run
 
-    def half_upgrade(argv, log):
+    def half_upgrade(argv, log, env=None):
         if argv[0] == "cp":
             return real_run(argv, log)
         (hub / "pkg.py").write_text("half new")
@@ -359,7 +438,7 @@ def test_an_upgrade_keeps_a_marked_copy_for_the_installer_and_the_units(bootstra
     monkeypatch.setattr(bootstrap, "RELEASE_WHEEL_NAME", "x-1-py3-none-any.whl")
     hub = _installed_hub(tmp_path)
     real_run = bootstrap.run
-    monkeypatch.setattr(bootstrap, "run", lambda argv, log: real_run(argv, log) if argv[0] == "cp" else
+    monkeypatch.setattr(bootstrap, "run", lambda argv, log, env=None: real_run(argv, log) if argv[0] == "cp" else
                         (hub / "pkg.py").write_text("new"))
     source = bootstrap.Source("carried", "x.whl", "pinned==1.0\n", b"wheel")
     bootstrap.ensure_tljh(tmp_path, tmp_path / "log", source)
@@ -374,7 +453,7 @@ def test_an_upgrade_keeps_a_marked_copy_for_the_installer_and_the_units(bootstra
 def test_a_fresh_install_and_a_checkout_keep_no_copy_and_no_stamp(bootstrap, tmp_path, monkeypatch):
     commands = []
     real_run = bootstrap.run
-    monkeypatch.setattr(bootstrap, "run", lambda argv, log: commands.append(argv[0]) or (
+    monkeypatch.setattr(bootstrap, "run", lambda argv, log, env=None: commands.append(argv[0]) or (
         real_run(argv, log) if argv[0] == "cp" else None))
     bootstrap.ensure_tljh(tmp_path, tmp_path / "log", bootstrap.Source("checkout", "/src", None))
     assert "cp" not in commands and not (tmp_path / "hub.previous").exists()

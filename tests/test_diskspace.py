@@ -101,6 +101,23 @@ def test_pip_running_out_of_space_is_reported_as_the_environment_it_filled(tmp_p
         python.run_installing(["pip", "install", "x"], tmp_path / "user")
 
 
+def test_pip_install_out_of_space_names_the_environment_not_a_download(tmp_path, monkeypatch):
+    import subprocess
+
+    from tljh.actions import python
+    from tljh.run import CommandError
+
+    def run(argv, **kwargs):
+        if "config" in argv:
+            return subprocess.CompletedProcess(argv, 0, "", None)
+        raise CommandError(argv, 1, "Collecting jupyterlab==4.6.6\n  Downloading jupyterlab-4.6.6.whl (12.3 MB)\n"
+                           + PIP_FULL)
+
+    monkeypatch.setattr(python, "run", run)
+    with pytest.raises(DiskFull, match=f"file system of {tmp_path / 'hub'} while installing"):
+        python.pip_install(tmp_path / "hub", ["-r", "hub.lock"])
+
+
 def test_a_hub_env_copy_that_does_not_fit_is_removed_and_says_how_much_it_needs(tmp_path, monkeypatch):
     from tljh.install import hubenv
     from tljh.run import CommandError

@@ -59,7 +59,9 @@ class FakePython:
         return where
 
     def lines(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
+        """What it was given, but the `pip config list` before each pip install (tests/test_pipnet.py covers it)."""
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        return [line for line in lines if line != "-m pip config list"]
 
 
 @pytest.fixture

@@ -7,11 +7,13 @@ ones are exercised in the test machines.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tljh.actions import Change
 from tljh.actions.files import File
-from tljh.actions.system import APT_LOCK_TIMEOUT_SECONDS, AptPackages, Group, visudo_check
+from tljh.actions.system import APT_LOCK_TIMEOUT_SECONDS, AptFetchError, AptPackages, Group, visudo_check
 from tljh.actions.systemd import Service, fingerprint
 from tljh.install.installer import access_steps, sudoers as sudoers_text
 from tljh.journal import Entry, Journal
@@ -196,6 +198,42 @@ def test_apt_journals_then_updates_and_installs_the_missing_ones_only(fake_comma
     fake_commands.forget_calls()
     assert apt.apply(journal) == []
     assert not [c for c in fake_commands.calls() if c.startswith("apt-get")]
+
+
+APT_DATA = Path(__file__).parent / "data" / "apt"
+
+
+REFUSED = "(Could not connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused))"
+MIRROR = "http://deb.debian.org/debian"
+UPDATE_FAILED = [f"{MIRROR}/dists/bookworm/InRelease {REFUSED}",
+                 f"{MIRROR}/dists/bookworm-updates/InRelease (Unable to connect to 127.0.0.1:9)",
+                 f"{MIRROR}-security/dists/bookworm-security/InRelease (Unable to connect to 127.0.0.1:9)"]
+
+
+@pytest.mark.parametrize("lists, said, fetched", [
+    ("stale", "", "; ".join([f"{MIRROR}/pool/main/s/sl/sl_5.02-1%2bb1_amd64.deb {REFUSED}", *UPDATE_FAILED[:2]])
+     + " and 1 more (see the log)"),
+    ("nolists", " (Unable to locate package sl)", "; ".join(UPDATE_FAILED)),
+])
+def test_apt_unable_to_reach_its_mirror_says_which_urls_it_could_not_fetch(fake_commands, journal, lists: str,
+                                                                          said: str, fetched: str) -> None:
+    """Real outputs (tests/data/apt/README.md): `apt-get update` exits 0 and only its W: lines name the mirror."""
+    update = "proxy" if lists == "stale" else "nolists"
+    (fake_commands.state / "apt-output.update").write_text((APT_DATA / f"update-{update}.txt").read_text())
+    (fake_commands.state / "apt-output.install").write_text((APT_DATA / f"install-{lists}.txt").read_text())
+    with pytest.raises(AptFetchError) as raised:
+        AptPackages(["sl"]).apply(journal)
+    assert str(raised.value) == (f"apt-get could not install sl{said}: it could not fetch {fetched}. Check this "
+                                 "machine's network, apt's proxy (Acquire::http::Proxy in /etc/apt/apt.conf.d/, "
+                                 "http_proxy) and its apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/).")
+
+
+def test_other_apt_failures_stay_command_errors(fake_commands, journal) -> None:
+    from tljh.run import CommandError
+
+    (fake_commands.state / "apt-output.install").write_text("E: Unable to locate package sl\n")
+    with pytest.raises(CommandError):
+        AptPackages(["sl"]).apply(journal)
 
 
 def test_apt_first_finishes_what_a_killed_run_left_half_done(fake_commands, journal):

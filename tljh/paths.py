@@ -42,6 +42,12 @@ MINIFORGE_SHA256 = {
 CONDA_FLOORS = {"python": "3.10", "conda": "24.7", "mamba": "1.5", "pip": "23.1"}
 CONDA_CHANNEL = "conda-forge"
 APT_PACKAGES = ("python3", "python3-venv", "sudo")
+# pip's bounds on an unreachable or silent index, given to pip (as PIP_RETRIES, PIP_TIMEOUT) only where
+# the machine's pip configuration (pip.conf, PIP_RETRIES, PIP_TIMEOUT / PIP_DEFAULT_TIMEOUT) sets none:
+# 4 attempts of at most 15 s each, 0, 0.5 and 1 s apart (urllib3's backoff), so about 62 s per index
+# URL when the index accepts connections and never answers (about 2 s when it refuses them).
+PIP_RETRIES = 3
+PIP_TIMEOUT_SECONDS = 15
 
 USERS_GROUP = "jupyterhub-users"
 ADMINS_GROUP = "jupyterhub-admins"

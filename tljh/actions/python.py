@@ -5,20 +5,25 @@ pip is used as the machine configures it (pip.conf, PIP_* variables, proxies, CA
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 from tljh.actions import Action, Change
 from tljh.actions.files import write_atomic
+from tljh.actions.pipnet import config_keys, fetch_failure, network_env
 from tljh.diskspace import installing_into, says_disk_full
 from tljh.journal import Entry, Journal
 from tljh.run import CommandError, run
 
+log = logging.getLogger("tljh")
+
 
 def run_installing(argv: list[str], env: Path, needed: int | None = None) -> None:
-    """Run a command that installs into env (pip, venv, conda); on a full disk, DiskFull naming env
+    """Run a command that installs into env (venv, conda); on a full disk, DiskFull naming env
     and the space needed (by default what an environment like env takes) instead of the command's failure."""
     try:
         run(argv)
@@ -26,6 +31,33 @@ def run_installing(argv: list[str], env: Path, needed: int | None = None) -> Non
         if says_disk_full(e.output):
             raise installing_into(env, needed) from None
         raise
+
+
+class PackageFetchError(Exception):
+    """pip could not fetch a package from its index (or the host the index links to); the message says which and where."""
+
+
+def pip_install(env: Path, args: Sequence[str]) -> None:
+    """Ensure `pip install args` ran in env, within pip's bounds on an unreachable index (tljh.actions.pipnet).
+
+    Raises DiskFull naming env when pip ran out of space, PackageFetchError naming what could not be
+    fetched from where, when pip says so; CommandError otherwise.
+    """
+    python = str(env / "bin/python")
+    listed = run([python, "-m", "pip", "config", "list"], check=False)
+    settings = listed.stdout if listed.returncode == 0 else ""
+    bounds = network_env(config_keys(settings))
+    if bounds:
+        log.info("pip's bounds on an unreachable index (the machine's pip config sets none): %s", bounds)
+    try:
+        run([python, "-m", "pip", "install", "--no-warn-script-location", *args], env=bounds)
+    except CommandError as e:
+        if says_disk_full(e.output):
+            raise installing_into(env) from None
+        failure = fetch_failure(e.output)
+        if failure is None:
+            raise
+        raise PackageFetchError(failure.message(str(env))) from None
 
 
 def canonical_name(name: str) -> str:
@@ -245,15 +277,14 @@ class PipRequirements(Action):
         for change in changes:
             self._record(journal, change)
         remove_broken_dists(self.env)
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location", *self.pip_args]
         kept = self._kept_newer()
         if not kept:
-            run_installing([*pip, "-r", str(self.requirements)], self.env)
+            pip_install(self.env, [*self.pip_args, "-r", str(self.requirements)])
             return
         with tempfile.TemporaryDirectory(prefix="tljh-pip-") as tmp:
             filtered = Path(tmp) / self.requirements.name
             filtered.write_text(without_projects(self.requirements.read_text(), kept))
-            run_installing([*pip, "-r", str(filtered)], self.env)
+            pip_install(self.env, [*self.pip_args, "-r", str(filtered)])
 
     def _kept_newer(self) -> set[str]:
         """Projects installed at a version above their pin, left as they are (keep_newer only)."""
@@ -295,8 +326,7 @@ class PipPackages(Action):
         for change in changes:
             self._record(journal, change)
         remove_broken_dists(self.env)
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-        run_installing([*pip, *[c.target for c in changes]], self.env)
+        pip_install(self.env, [c.target for c in changes])
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:
@@ -400,8 +430,7 @@ class PluginPackages(Action):
             # the spec goes in a file, not argv: a token in its URL is not in anyone's process list
             requirement = Path(tmp) / "plugin.txt"
             requirement.write_text((os.path.abspath(spec) if os.path.exists(spec) else spec) + "\n")
-            pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
-            run_installing([*pip, "--report", str(report), "-r", str(requirement)], self.env)
+            pip_install(self.env, ["--report", str(report), "-r", str(requirement)])
             items = json.loads(report.read_text()).get("install", [])
         requested = [i["metadata"]["name"] for i in items if i.get("requested")]
         return requested[0] if requested else _spec_name(spec)
@@ -466,14 +495,13 @@ class RequirementsFile(Action):
         remove_broken_dists(self.env)
         import tempfile
 
-        pip = [str(self.env / "bin/python"), "-m", "pip", "install", "--no-warn-script-location"]
         try:
             with tempfile.TemporaryDirectory(prefix="tljh-requirements-") as tmp:  # 0700: only root reads it
                 # `-r SOURCE` in a file, not argv: a token in the URL is not in anyone's process list
                 wrapper = Path(tmp) / "requirements.txt"
                 source = os.path.abspath(self.source) if os.path.exists(self.source) else self.source
                 wrapper.write_text(f"-r {source}\n")
-                run_installing([*pip, "-r", str(wrapper)], self.env)
+                pip_install(self.env, ["-r", str(wrapper)])
         except CommandError as e:
             raise RequirementsError(
                 f"installing the requirements from {self.source} into {self.env} failed "

@@ -3,13 +3,44 @@
 from __future__ import annotations
 
 import grp
+import re
 import shutil
 
 from tljh.actions import Action, Change
 from tljh.journal import Entry, Journal
-from tljh.run import run
+from tljh.run import CommandError, redact, run
 
 APT_LOCK_TIMEOUT_SECONDS = 1200
+# E: Failed to fetch http://deb.debian.org/debian/pool/main/s/sl/sl_5.02-1%2bb1_amd64.deb  Could not connect to ...
+APT_FETCH_FAILED = re.compile(r"^[WE]: Failed to fetch (\S+)\s+(.*?)\s*$", re.M)
+APT_ERROR = re.compile(r"^E: (?!Failed to fetch|Some files failed)(.+?)\s*$", re.M)
+APT_HINT = ("Check this machine's network, apt's proxy (Acquire::http::Proxy in /etc/apt/apt.conf.d/, http_proxy) "
+            "and its apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/).")
+
+
+class AptFetchError(Exception):
+    """apt could not fetch from the machine's Debian/Ubuntu mirror; the message names the URLs."""
+
+
+def apt_fetch_failures(output: str) -> list[str]:
+    """`URL (reason)` for each file apt says it could not fetch, each URL once, in order."""
+    failures: dict[str, str] = {}
+    for url, reason in APT_FETCH_FAILED.findall(output):
+        failures.setdefault(url, f"{url} ({reason.rstrip(':')})" if reason else url)
+    return list(failures.values())
+
+
+def apt_failure_message(packages: list[str], output: str) -> str | None:
+    """One message for apt-get's failure to install packages because its mirror could not be reached
+    (output: that of `apt-get update` and of the failed `apt-get install`); None if it does not say so."""
+    failures = apt_fetch_failures(output)
+    if not failures:
+        return None
+    errors = APT_ERROR.findall(output)
+    said = f" ({errors[0]})" if errors else ""
+    more = f" and {len(failures) - 3} more (see the log)" if len(failures) > 3 else ""
+    return (f"apt-get could not install {' '.join(packages)}{said}: it could not fetch "
+            f"{'; '.join(failures[:3])}{more}. " + APT_HINT)
 
 
 def missing_packages(dpkg_status: str, wanted: list[str]) -> list[str]:
@@ -46,8 +77,15 @@ class AptPackages(Action):
             self._record(journal, change)
         if run(["dpkg", "--audit"], check=False).stdout.strip():  # a run killed mid-install left dpkg half done
             run(["dpkg", "--configure", "-a"])
-        run(["apt-get", *lock, "update"])
-        run(["apt-get", *lock, "install", "--yes", "--no-install-recommends", *[c.target for c in changes]])
+        updated = run(["apt-get", *lock, "update"])  # exits 0 when a mirror fails; its W: lines say which
+        packages = [c.target for c in changes]
+        try:
+            run(["apt-get", *lock, "install", "--yes", "--no-install-recommends", *packages])
+        except CommandError as e:
+            message = apt_failure_message(packages, redact(f"{e.output}\n{updated.stdout}"))
+            if message is None:
+                raise
+            raise AptFetchError(message) from None
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:

@@ -24,7 +24,8 @@ from tljh import __version__
 from tljh import config as config_file
 from tljh.actions.conda import UserEnvError
 from tljh.actions.files import DiskFull, ForeignFileError
-from tljh.actions.python import RequirementsError
+from tljh.actions.python import PackageFetchError, RequirementsError
+from tljh.actions.system import AptFetchError
 from tljh.config import get_item
 from tljh.diskspace import disk_full_message, is_disk_full
 from tljh.health import HubNotReady
@@ -358,7 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     children_die_with_this_process()  # killed, this run leaves nothing running without the lock
     try:
         install(paths, options)
-    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull, NotEnoughSpace) as e:
+    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull, NotEnoughSpace,
+            PackageFetchError, AptFetchError) as e:
         return _fail(str(e), paths)
     except CommandError as e:
         return _fail(f"{e}\n{e.tail()}", paths)
