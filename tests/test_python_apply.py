@@ -101,6 +101,16 @@ def test_a_new_venv_is_made_by_the_given_python_and_journalled(tmp_path, fake):
     assert venv.plan() == []
 
 
+def test_the_hub_and_user_venvs_are_made_by_the_systems_python3(paths):
+    from tljh.install.steps import hub_env_actions
+    from tljh.install.userenv import ExtraPackages, user_environment
+
+    [user_venv] = [a for a in user_environment("venv", paths).actions(ExtraPackages()) if isinstance(a, py.Venv)]
+    [hub_venv] = [a for a in hub_env_actions(paths) if isinstance(a, py.Venv)]
+    assert (user_venv.path, hub_venv.path) == (paths.user_env, paths.hub_env)
+    assert user_venv.python == hub_venv.python == "/usr/bin/python3"
+
+
 def test_an_unfinished_venv_is_made_again_with_clear_and_the_marker_is_there_meanwhile(tmp_path, fake):
     python = fake.install(tmp_path / "usr-bin-python3")
     env = tmp_path / "env"

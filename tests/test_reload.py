@@ -1,5 +1,6 @@
 """tljh.cli.reload: what a reload restarts, the last good configuration, and the rollback (services mocked)."""
 
+import logging
 import os
 import signal
 import time
@@ -10,7 +11,8 @@ from tljh.cli import reload as reload_module
 from tljh.config import ConfigError
 from tljh.health import HubNotReady
 from tljh.journal import Journal
-from tljh.cli.reload import HUB, PROXY, ReloadFailed, ReloadInterrupted, Snapshot, load_good, reload, save_good, units_to_restart
+from tljh.cli.reload import (HUB, PROXY, ReloadFailed, ReloadInterrupted, Snapshot, api_password, describe, load_good,
+                             preflight, reload, save_good, units_to_restart)
 from tljh.traefik import proxy_files, write_proxy_files
 
 
@@ -296,3 +298,120 @@ def test_the_reload_message_names_who_lost_admin(installed, monkeypatch, capsys)
     installed.config_file.write_text("users:\n  admin: []\n")
     message = reload_command("hub", installed, installed.config_file, 5.0)
     assert "no longer admin: alice (hub admin revoked, removed from jupyterhub-admins" in message
+
+
+# ------------------------------------------------------------------ refusals, and what the change and the rollback are given
+
+
+def test_certificate_files_are_checked_only_when_https_is_on_and_both_must_exist(tmp_path):
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    preflight({"https": {"tls": {"cert": str(cert), "key": str(key)}}})  # off: not checked
+    cert.write_text("cert")
+    with pytest.raises(ConfigError, match=f"https.tls.key: {key} does not exist or is not a file"):
+        preflight({"https": {"enabled": True, "tls": {"cert": str(cert), "key": str(key)}}})
+    key.write_text("key")
+    preflight({"https": {"enabled": True, "tls": {"cert": str(cert), "key": str(key)}}})
+    preflight({"https": {"enabled": True, "letsencrypt": {"email": "a@b.c"}}})  # no files named
+
+
+def test_the_proxy_api_password_is_its_secret_file_stripped_or_empty(paths):
+    assert api_password(paths) == ""
+    paths.traefik_api_secret.parent.mkdir(parents=True)
+    paths.traefik_api_secret.write_text("  s3cret\n")
+    assert api_password(paths) == "s3cret"
+
+
+class Recorder:
+    """apply's stand-in: records each call; the calls listed in `failing` raise."""
+
+    def __init__(self, failing: dict[int, BaseException] | None = None, during=None) -> None:
+        self.calls: list[dict] = []
+        self.failing = failing or {}
+        self.during = during
+
+    def __call__(self, files, config, paths, units, timeout):
+        self.calls.append({"files": files, "paths": paths, "units": units, "timeout": timeout})
+        if self.during:
+            self.during(len(self.calls))
+        if len(self.calls) in self.failing:
+            raise self.failing[len(self.calls)]
+        return 1.0
+
+
+def test_success_keeps_the_new_proxy_files_as_the_last_good_ones(installed, monkeypatch):
+    monkeypatch.setattr(reload_module, "apply", Recorder())
+    installed.config_file.write_text("users:\n  admin:\n    - alice\nhttp:\n  port: 8080\n")
+    reload("proxy", installed, installed.config_file, timeout=7)
+    assert load_good(installed, {}).files == proxy_files({"http": {"port": 8080}}, installed)
+
+
+def test_a_proxy_only_reload_names_nobody_as_losing_admin(installed, monkeypatch):
+    import sqlite3
+
+    with sqlite3.connect(installed.hub_db) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, admin BOOLEAN)")
+        db.execute("INSERT INTO users (name, admin) VALUES ('bob', 1)")
+    monkeypatch.setattr(reload_module, "apply", Recorder())
+    outcome = reload("proxy", installed, installed.config_file)
+    assert outcome.restarted == [PROXY] and outcome.lost_admin == []
+
+
+def test_the_timeout_and_the_last_good_files_reach_the_change_and_the_rollback(installed, monkeypatch):
+    recorder = Recorder({1: HubNotReady("first"), 2: HubNotReady("second")})
+    monkeypatch.setattr(reload_module, "apply", recorder)
+    installed.config_file.write_text("users:\n  admin:\n    - alice\nlimits:\n  cpu: 1\n")
+    with pytest.raises(ReloadFailed) as failed:
+        reload("hub", installed, installed.config_file, timeout=7)
+    assert [c["timeout"] for c in recorder.calls] == [7, 7]
+    assert [c["paths"] for c in recorder.calls] == [installed, installed]
+    assert recorder.calls[1]["files"] == proxy_files({}, installed)
+    assert str(failed.value).endswith("but the hub did not come back with it either:\nsecond")
+
+
+def test_the_rollback_sets_aside_a_hub_rules_file_the_failed_attempt_broke(installed, monkeypatch):
+    rules = installed.traefik_rules_dir / "rules.toml"
+    monkeypatch.setattr(reload_module, "apply", Recorder(
+        {1: HubNotReady("first")}, during=lambda n: n == 1 and rules.write_text("garbage [[\n")))
+    installed.config_file.write_text("users:\n  admin:\n    - alice\nlimits:\n  cpu: 1\n")
+    with pytest.raises(ReloadFailed, match="serving with it again"):
+        reload("hub", installed, installed.config_file)
+    assert not rules.exists()
+    assert (installed.traefik_rules_dir / "rules.toml.unreadable").read_text() == "garbage [[\n"
+
+
+def test_a_signal_after_the_change_succeeded_is_ignored_and_logged(installed, monkeypatch, caplog):
+    save = reload_module.save_good
+
+    def save_interrupted(paths, snapshot):
+        os.kill(os.getpid(), signal.SIGHUP)  # the SSH session closes while the result is kept
+        save(paths, snapshot)
+
+    monkeypatch.setattr(reload_module, "apply", Recorder())
+    monkeypatch.setattr(reload_module, "save_good", save_interrupted)
+    installed.config_file.write_text("users:\n  admin:\n    - alice\nlimits:\n  cpu: 1\n")
+    with caplog.at_level(logging.WARNING, logger="tljh"):
+        assert reload("hub", installed, installed.config_file).restarted == [HUB]
+    assert load_good(installed, {}).config() == {"users": {"admin": ["alice"]}, "limits": {"cpu": 1}}
+    assert "SIGHUP ignored: the reload is finishing what it started" in caplog.messages
+
+
+def test_describe_says_ctrl_c_and_logs_an_unexpected_errors_traceback(caplog):
+    assert describe(KeyboardInterrupt()) == "interrupted by SIGINT (Ctrl-C)"
+    failure = ValueError("odd")
+    with caplog.at_level(logging.DEBUG, logger="tljh"):
+        assert describe(failure) == "unexpected error: ValueError: odd"
+    [record] = [r for r in caplog.records if r.message == "unexpected error during reload"]
+    assert record.exc_info is not None and record.exc_info[1] is failure
+
+
+def test_a_reload_without_a_config_file_keeps_an_empty_one_as_the_last_good(paths, monkeypatch):
+    monkeypatch.setattr(reload_module, "apply", Recorder())
+    reload("hub", paths, paths.config_file)
+    assert (paths.last_good_dir / "config.yaml").read_bytes() == b""
+
+
+def test_a_first_reload_without_a_snapshot_keeps_the_admins_of_the_current_config(paths, monkeypatch):
+    monkeypatch.setattr(reload_module, "apply", Recorder())
+    paths.config_dir.mkdir(parents=True)
+    paths.config_file.write_text("users:\n  admin:\n    - alice\nlimits:\n  cpu: 1\n")
+    assert reload("hub", paths, paths.config_file).lost_admin == []

@@ -5,13 +5,19 @@ answering /hub/api on a local port."""
 from __future__ import annotations
 
 import http.server
+import stat
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
 
-from tljh.cli.reload import HUB, PROXY, Snapshot, apply, load_good, remember_current, save_good
+from tljh.cli import reload as reload_module
+from tljh.cli.reload import (HUB, PROXY, Snapshot, apply, load_good, remember_current, restart, save_good,
+                             units_to_restart, validated)
+from tljh.config import ConfigError
 from tljh.health import HubNotReady
 from tljh.journal import Journal
 from tljh.traefik import EXTRA_PREFIX, proxy_files
@@ -36,7 +42,7 @@ class StandInHub:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)  # quick to shut down
         self.thread.start()
 
     def close(self) -> None:
@@ -89,7 +95,7 @@ def test_apply_writes_the_files_restarts_proxy_then_hub_and_waits_for_the_hub(in
 def test_a_hub_that_answers_once_and_then_fails_is_not_healthy(installed, hub_answering):
     hub = hub_answering(lambda n: 200 if n == 1 else 503)
     config = _config(hub.port)
-    with pytest.raises(HubNotReady, match="answered 503"):
+    with pytest.raises(HubNotReady, match="answered 503 after 2s"):
         apply(proxy_files(config, installed), config, installed, [HUB], timeout=1.5)
     assert hub.requests >= 2
 
@@ -97,7 +103,7 @@ def test_a_hub_that_answers_once_and_then_fails_is_not_healthy(installed, hub_an
 def test_a_hub_that_never_answers_200_fails_the_first_check(installed, hub_answering):
     hub = hub_answering(lambda n: 502)
     config = _config(hub.port)
-    with pytest.raises(HubNotReady, match="answered 502"):
+    with pytest.raises(HubNotReady, match="answered 502 after 1s"):
         apply(proxy_files(config, installed), config, installed, [HUB], timeout=1.0)
 
 
@@ -151,3 +157,126 @@ def test_the_last_good_configuration_is_private_and_reads_back(installed):
 def test_saving_creates_the_state_directories_it_needs(paths):
     save_good(paths, Snapshot(b"a: 1\n", {}))
     assert (paths.last_good_dir / "config.yaml").read_bytes() == b"a: 1\n"
+
+
+@pytest.fixture
+def hub_answering_now(hub_answering, monkeypatch):
+    """hub_answering, with apply's pause between its two health checks skipped (proven above)."""
+    monkeypatch.setattr(reload_module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=lambda s: None))
+    return hub_answering
+
+
+def _config_with(port: int, **more) -> dict:
+    return {**_config(port), **more}
+
+
+# ------------------------------------------------------------------ apply, for real against fake systemctl
+
+
+def test_an_extra_rule_copy_still_configured_is_neither_removed_nor_rewritten(installed, hub_answering_now):
+    hub = hub_answering_now(lambda n: 200)
+    installed.traefik_dynamic_config_d.mkdir(parents=True)
+    (installed.traefik_dynamic_config_d / "mine.toml").write_text("# mine\n")
+    copy = installed.traefik_rules_dir / f"{EXTRA_PREFIX}mine.toml"
+    copy.write_text("# mine\n")
+    copy.chmod(0o600)
+    stale = installed.traefik_rules_dir / f"{EXTRA_PREFIX}old.toml"
+    stale.write_text("# old\n")
+    before = copy.stat().st_ino
+    config = _config(hub.port)
+    files = proxy_files(config, installed)
+    del files[stale]  # a snapshot from before the stale copy appeared
+    apply(files, config, installed, [PROXY], timeout=10)
+    assert copy.stat().st_ino == before and copy.read_text() == "# mine\n"
+    assert not stale.exists()
+    removed = [(e.kind, e.change, e.target) for e in Journal(installed.journal).entries() if e.change == "remove"]
+    assert removed == [("file", "remove", str(stale))]
+
+
+def test_apply_makes_lets_encrypts_storage_private_and_moves_the_hubs_routes(installed, hub_answering_now):
+    hub = hub_answering_now(lambda n: 200)
+    installed.acme_json.parent.mkdir(parents=True, exist_ok=True)
+    rules = installed.traefik_rules_dir / "rules.toml"
+    rules.write_text('[http.routers.route_hub]\nentryPoints = ["https"]\nrule = "PathPrefix(`/`)"\nservice = "s"\n'
+                     '[http.routers.route_api]\nentryPoints = ["http"]\nrule = "PathPrefix(`/api`)"\nservice = "api"\n')
+    config = _config_with(hub.port, https={"letsencrypt": {"domains": ["hub.example.org"]}})
+    apply(proxy_files(config, installed), config, installed, [PROXY], timeout=10)
+    assert stat.S_IMODE(installed.acme_json.stat().st_mode) == 0o600
+    routers = tomllib.loads(rules.read_text())["http"]["routers"]
+    assert routers["route_hub"]["entryPoints"] == ["http"]
+    assert "route_api" in routers  # the hub does not restart: its API router kept
+    apply(proxy_files(config, installed), config, installed, [HUB], timeout=10)
+    assert "route_api" not in rules.read_text()  # the restarted hub writes it anew
+
+
+def test_with_https_on_the_hubs_routes_move_to_the_https_entrypoint(installed, fake_commands, monkeypatch):
+    waited = []
+    monkeypatch.setattr(reload_module, "wait_for_hub", lambda config, **kw: waited.append(kw["timeout"]) or 0.1)
+    monkeypatch.setattr(reload_module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=lambda s: None))
+    rules = installed.traefik_rules_dir / "rules.toml"
+    rules.write_text('[http.routers.route_hub]\nentryPoints = ["http"]\nrule = "PathPrefix(`/`)"\nservice = "s"\n')
+    config = {"https": {"enabled": True, "letsencrypt": {"email": "a@b.c", "domains": ["hub.example.org"]}}}
+    apply(proxy_files(config, installed), config, installed, [PROXY], timeout=9)
+    assert tomllib.loads(rules.read_text())["http"]["routers"]["route_hub"]["entryPoints"] == ["https"]
+    assert waited == [9, 9]
+
+
+def test_a_hub_dying_right_after_its_first_answer_fails_the_second_check(installed, fake_commands, hub_answering_now):
+    def answer(n: int) -> int:
+        fake_commands.set(f"active.{HUB}", False)  # it answered, then the unit stopped
+        return 200
+
+    hub = hub_answering_now(answer)
+    config = _config(hub.port)
+    with pytest.raises(HubNotReady, match=f"{HUB} stopped or restarted by itself"):
+        apply(proxy_files(config, installed), config, installed, [HUB], timeout=5)
+    assert hub.requests == 1
+
+
+def test_apply_returns_the_seconds_from_the_restart_to_the_hub_answering(installed, hub_answering_now):
+    hub = hub_answering_now(lambda n: 200)
+    config = _config(hub.port)
+    assert 0 <= apply(proxy_files(config, installed), config, installed, [PROXY], timeout=10) < 30
+
+
+# ------------------------------------------------------------------ the last good configuration, what is restarted
+
+
+def test_an_invalid_config_names_every_problem_on_a_line_of_its_own(installed):
+    installed.config_file.write_text("limits:\n  memory: lots\n  cpu: many\n")
+    with pytest.raises(ConfigError) as refused:
+        validated(installed.config_file)
+    first, *problems = str(refused.value).split("\n")
+    assert first == f"{installed.config_file} is not valid, nothing was reloaded:"
+    assert len(problems) == 2 and all(p.startswith("  limits.") for p in problems), problems
+
+
+def test_without_a_snapshot_or_users_the_fallback_is_an_empty_config_with_default_proxy_files(installed):
+    good = load_good(installed, {"http": {"port": 81}})
+    assert good.config_bytes == b""
+    assert good.files == proxy_files({}, installed)
+    with_users = load_good(installed, {"users": {"admin": ["alice"]}})
+    assert with_users.files == proxy_files({"users": {"admin": ["alice"]}}, installed)
+
+
+def test_remember_current_keeps_the_proxy_files_of_the_config_on_disk(installed):
+    installed.config_file.write_text("http:\n  port: 8080\n")
+    remember_current(installed)
+    assert load_good(installed, {}).files == proxy_files({"http": {"port": 8080}}, installed)
+
+
+def test_remember_current_without_a_config_file_keeps_an_empty_one(installed):
+    remember_current(installed)
+    assert (installed.last_good_dir / "config.yaml").read_bytes() == b""
+
+
+def test_without_a_traefik_toml_on_disk_the_proxy_is_restarted(installed):
+    assert not installed.traefik_toml.exists()
+    assert units_to_restart("hub", {}, {}, proxy_files({}, installed), installed) == [PROXY, HUB]
+
+
+def test_restart_counts_a_unit_whose_restarts_systemd_does_not_report_as_zero(installed, fake_commands):
+    (fake_commands.state / f"nrestarts.{HUB}").write_text("")  # NRestarts= with no value
+    assert restart([HUB], installed, Journal(installed.journal)) == {HUB: 0}
+    (fake_commands.state / f"nrestarts.{HUB}").write_text("4\n")
+    assert restart([HUB], installed, Journal(installed.journal)) == {HUB: 4}
