@@ -263,10 +263,13 @@ def test_a_no_op_rerun_does_not_rewrite_install_json(paths, monkeypatch):
 
 @pytest.fixture
 def installer_main(tmp_path, monkeypatch):
-    """installer.main with the prefix in tmp_path; its log handler removed afterwards."""
+    """installer.main with the prefix in tmp_path; its log handler removed and the commands' parent-death
+    signal it turns on turned off again afterwards."""
+    from tljh import run
     from tljh.install import installer
 
     monkeypatch.setenv("TLJH_INSTALL_PREFIX", str(tmp_path / "prefix"))
+    monkeypatch.setattr(run, "_children_die_with_us", False)  # (restored by monkeypatch after main sets it)
     handlers = list(installer.log.handlers)
     yield installer
     for handler in set(installer.log.handlers) - set(handlers):
