@@ -334,6 +334,130 @@ def test_a_full_disk_leaves_config_yaml_whole_and_says_where(machine: Machine, s
     assert machine.host_path(CONFIG).read_bytes() == session_config
 
 
+STATE = "/opt/tljh/state"
+TLS_RULES = f"{STATE}/rules/tljh-tls.toml"  # a state file the installer writes again if it is missing
+# Inside the machine: every state file still parses, no journal line is torn, the hub database is intact.
+STATE_INTACT = r"""
+import json, pathlib, sqlite3, tomllib
+state = pathlib.Path("/opt/tljh/state")
+for path in state.glob("*.json"):
+    if path.name != "acme.json" or path.stat().st_size:  # (made empty; traefik fills it with https on)
+        json.loads(path.read_text())
+lines = (state / "journal.jsonl").read_text().splitlines()
+assert all(isinstance(json.loads(line), dict) for line in lines), "torn journal line"
+for path in [state / "traefik.toml", *state.glob("rules/*.toml")]:
+    tomllib.loads(path.read_text())
+db = sqlite3.connect("file:/opt/tljh/state/jupyterhub.sqlite?mode=ro", uri=True)
+print(db.execute("PRAGMA integrity_check").fetchone()[0], len(lines), sorted(p.name for p in state.glob("*.json")))
+"""
+
+
+def mount_small_state(machine: Machine) -> None:
+    """STATE on a tmpfs just larger than what it holds (copied in with the hub stopped), the hub
+    started on it. traefik keeps reading the rules from the directory underneath: the same routes."""
+    machine.run(["systemctl", "stop", "jupyterhub"])
+    size_kb = int(machine.run(["du", "-sk", STATE]).stdout.split()[0]) + 1024
+    mount = (f"rm -rf /root/state-copy && cp -a {STATE} /root/state-copy && "
+             f"mount -t tmpfs -o size={size_kb}k,mode=700 tmpfs {STATE} && cp -a /root/state-copy/. {STATE}/")
+    try:
+        machine.run(["sh", "-c", mount])
+    finally:
+        machine.run(["systemctl", "start", "jupyterhub"])
+
+
+def unmount_small_state(machine: Machine, hub_url: str) -> None:
+    """What the hub and the installer wrote on the tmpfs, copied back under it; the hub serving from there."""
+    machine.run(["systemctl", "stop", "jupyterhub"])
+    copy_back = (f"if mountpoint -q {STATE}; then rm -f {STATE}/filler && rm -rf /root/state-after && "
+                 f"cp -a {STATE} /root/state-after && (umount {STATE} || umount -l {STATE}) && "
+                 f"cp -a /root/state-after/. {STATE}/; fi")
+    try:
+        machine.run(["sh", "-c", copy_back])
+    finally:
+        machine.run(["systemctl", "start", "jupyterhub"])
+    wait_until_answering(hub_url)
+
+
+def state_intact(machine: Machine) -> str:
+    return machine.run(["python3", "-c", STATE_INTACT]).stdout.strip()
+
+
+@pytest.mark.one_distro
+def test_a_full_state_dir_stops_the_installer_naming_it_and_leaves_state_and_database_whole(
+    machine: Machine, session_config: bytes, user: HubClient, hub_url: str, admin_name: str, admin_password: str,
+) -> None:
+    """/opt/tljh/state on a small tmpfs, filled up: a re-run that must write a state file stops with
+    one message; the hub, asked to write its database, fails that request and keeps serving; every
+    state file, the journal and the database stay whole; once space is freed a re-run completes,
+    restarting nothing."""
+    installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password)]
+    probe = "/hub/api/users/diskfull-probe"  # users added through the API: rows in the database only
+    try:
+        mount_small_state(machine)
+        wait_until_answering(hub_url)
+        machine.run(["sh", "-c", f"rm {TLS_RULES}; dd if=/dev/zero of={STATE}/filler bs=4k 2>/dev/null || true"])
+        full = machine.run(installer, check=False, timeout=BOOTSTRAP_TIMEOUT)
+        print(f"\nthe installer on a full state dir: {full.stderr.strip()}", file=sys.stderr)
+        assert full.returncode == 1, tail(full.stdout + full.stderr, 40)
+        assert re.search(rf"error: no space left on the file system of {STATE}\S* to write \S+ "
+                         r"\(\d+ bytes needed, \d+ bytes free\)", full.stderr), full.stderr
+        assert "Traceback" not in full.stdout + full.stderr
+        assert state_intact(machine).startswith("ok ")
+
+        xsrf = {"X-XSRFToken": user.xsrf_cookie("/hub/")}
+        added: list[str] = []  # (sqlite may first fill pages it already has)
+        for n in range(40):
+            answer = user.post(f"{probe}-{n}", headers=xsrf)
+            if answer.status_code != 201:
+                break
+            added.append(f"{probe}-{n}")
+        print(f"the hub asked to add users on a full state dir: {len(added)} added, then {answer.status_code} "
+              f"{answer.text[:200]}", file=sys.stderr)
+        # 500, or 403 when the write that fails is the hub recording the request's activity first
+        assert answer.status_code in (403, 500), answer.text
+        wait_until_answering(hub_url)
+        assert state_intact(machine).startswith("ok ")
+
+        machine.run(["rm", f"{STATE}/filler"])
+        before = {unit: active_since(machine, unit) for unit in SERVICES}
+        freed = machine.run(installer, check=False, timeout=BOOTSTRAP_TIMEOUT)
+        assert freed.returncode == 0, tail(freed.stdout + freed.stderr, 40)
+        assert {unit: active_since(machine, unit) for unit in SERVICES} == before  # the same file: no restart
+        assert machine.succeeds(["test", "-s", TLS_RULES])
+        assert user.post(probe, headers=xsrf).status_code == 201  # the hub writes its database again
+        for name in [probe, *added]:
+            assert user.request("DELETE", name, headers=xsrf).status_code == 204
+        print(f"after freeing space: state {state_intact(machine)}", file=sys.stderr)
+    finally:
+        unmount_small_state(machine, hub_url)
+    user.open_server()
+
+
+@pytest.mark.one_distro
+def test_a_full_disk_under_the_user_environment_stops_pip_with_one_message_naming_it(
+    machine: Machine, session_config: bytes, hub_url: str, admin_name: str, admin_password: str,
+) -> None:
+    """pip installing an admin's requirement (pyfiglet, 6 MB) whose package directory is a 64k tmpfs."""
+    site = machine.run(["sh", "-c", "ls -d /opt/tljh/user/lib/python3*/site-packages"]).stdout.strip()
+    fill = (f"echo pyfiglet==1.0.2 > /root/diskfull-requirements.txt && mkdir {site}/pyfiglet && "
+            f"mount -t tmpfs -o size=64k tmpfs {site}/pyfiglet")
+    clean = (f"umount {site}/pyfiglet; /opt/tljh/user/bin/python -m pip uninstall -y pyfiglet; "
+             f"rm -rf {site}/pyfiglet {site}/pyfiglet-*.dist-info /opt/tljh/user/bin/pyfiglet")
+    installer = ["/opt/tljh/hub/bin/python3", "-m", "tljh.installer", *bootstrap_argv(admin_name, admin_password),
+                 "--user-requirements-txt-url", "/root/diskfull-requirements.txt"]
+    try:
+        machine.run(["sh", "-c", fill])
+        full = machine.run(installer, check=False, timeout=BOOTSTRAP_TIMEOUT)
+    finally:
+        machine.run(["sh", "-c", clean], check=False)
+    print(f"\npip on a full disk: {full.stderr.strip()}", file=sys.stderr)
+    assert full.returncode == 1, tail(full.stdout + full.stderr, 40)
+    assert full.stderr.startswith("error: no space left on the file system of /opt/tljh/user while installing "
+                                  "packages into it (200 MiB needed, "), full.stderr
+    assert "Traceback" not in full.stdout + full.stderr
+    assert hub_answers(hub_url)
+
+
 # ---------------------------------------------------------------- one install at a time
 
 

@@ -226,6 +226,7 @@ def test_forked_server_serves_until_the_installer_stops_it(bootstrap, files, pat
         conn.request("GET", "/status.json")
         assert json.loads(conn.getresponse().read())["state"] == "running"
         conn.close()
+        assert pid in listeners(port)  # (so the check that it is gone below can fail)
         assert stop_page(paths) is True
     finally:
         if bootstrap.process_start_time(pid) is not None:
@@ -233,8 +234,27 @@ def test_forked_server_serves_until_the_installer_stops_it(bootstrap, files, pat
     assert bootstrap.process_start_time(pid) is None
     for path in (files.index, files.favicon, files.status, files.pid):
         assert not path.exists(), path
-    with pytest.raises(ConnectionRefusedError):
-        http.client.HTTPConnection("127.0.0.1", port, timeout=5).request("GET", "/")
+    # the port is free: no process listens on it any more, or one that is not ours (a test run
+    # beside this one may get the same port from the kernel once it is free)
+    assert not (listeners(port) & {pid, os.getpid()})
+
+
+def listeners(port: int) -> set[int]:
+    """The pids (of those this user may inspect) with a TCP socket listening on 127.0.0.1:port."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and address == f"0100007F:{port:04X}":
+            inodes.add(f"socket:[{inode}]")
+    pids = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                pids.add(int(fd_dir.parent.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return pids
 
 
 def test_stop_page_ignores_a_pid_file_naming_another_process(bootstrap, paths, files):

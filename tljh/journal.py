@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from tljh.diskspace import DiskFull, is_disk_full
+
+_appending = threading.Lock()  # the environments' steps run in threads and append to the same journal
 
 
 @dataclass(frozen=True)
@@ -64,13 +69,14 @@ class Journal:
     def _write(self, entry: Entry) -> None:
         if not entry.run:
             entry = Entry(**{**asdict(entry), "run": self.run})
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-        torn = os.fstat(fd).st_size > 0 and os.pread(fd, 1, os.fstat(fd).st_size - 1) != b"\n"
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            # a run killed mid-append left a torn last line: start on a line of our own
-            f.write(("\n" if torn else "") + json.dumps(asdict(entry), sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        line = (json.dumps(asdict(entry), sort_keys=True) + "\n").encode("utf-8")
+        try:
+            _append(self.path, line)
+        except OSError as e:
+            if is_disk_full(e):
+                raise DiskFull(self.path, len(line), outcome=f"{self.path} ends with its last whole entry and "
+                               "the change it was to record was not made") from None
+            raise
 
     def entries(self) -> list[Entry]:
         if not self.path.exists():
@@ -81,6 +87,35 @@ class Journal:
     def reversed(self) -> Iterator[Entry]:
         """Entries newest first: the order in which to undo them."""
         return reversed(self.entries())
+
+
+def _append(path: Path, line: bytes) -> None:
+    with _appending:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            append_whole_line(fd, line)
+        finally:
+            os.close(fd)
+
+
+def append_whole_line(fd: int, line: bytes) -> None:
+    """Ensure line (one entry, ending in a newline) ends the file on a line of its own, flushed to
+    disk; if that fails (a full disk, an interruption), the file is cut back to what it was, so no
+    part of the line is left for the next entry to be glued onto.
+
+    A line torn by a run killed mid-append (it cannot be cut back) is ended first.
+    """
+    size = os.fstat(fd).st_size
+    torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+    data = (b"\n" if torn else b"") + line
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+    except BaseException:
+        os.ftruncate(fd, size)
+        raise
 
 
 def _parsed(line: str) -> Entry | None:

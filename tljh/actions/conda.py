@@ -22,6 +22,9 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from tljh.actions import Action, Change
+from tljh.actions.files import write_atomic
+from tljh.actions.python import run_installing
+from tljh.diskspace import USER_CONDA_BYTES
 from tljh.journal import Entry, Journal
 from tljh.run import run
 
@@ -201,10 +204,10 @@ class Miniforge(Action):
             installer = self.installer.path()
             for change in changes:
                 self._record(journal, change)
-            self.unfinished.write_text(f"{self.prefix}\n")
+            write_atomic(self.unfinished, f"{self.prefix}\n".encode(), 0o644)
             shutil.rmtree(self.prefix, ignore_errors=True)  # empty, or unfinished by a crash
             try:
-                run(["/bin/bash", str(installer), "-b", "-p", str(self.prefix)])
+                run_installing(["/bin/bash", str(installer), "-b", "-p", str(self.prefix)], self.prefix, USER_CONDA_BYTES)
                 run(["chmod", "-R", "go-w", str(self.prefix)])
             except BaseException:
                 shutil.rmtree(self.prefix, ignore_errors=True)
@@ -266,7 +269,7 @@ class CondaFloors(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
             self._record(journal, change)
-        run(install_command(self.prefix, [c.target for c in changes], (self.channel,)))
+        run_installing(install_command(self.prefix, [c.target for c in changes], (self.channel,)), self.prefix)
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:
@@ -294,7 +297,7 @@ class CondaPackages(Action):
     def _apply(self, changes: list[Change], journal: Journal) -> None:
         for change in changes:
             self._record(journal, change)
-        run(install_command(self.prefix, [c.target for c in changes], self.channels))
+        run_installing(install_command(self.prefix, [c.target for c in changes], self.channels), self.prefix)
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import stat
@@ -11,20 +10,9 @@ from pathlib import Path
 from typing import Callable
 
 from tljh.actions import Action, Change
+from tljh.diskspace import DiskFull as DiskFull  # (imported from here by tljh-config, reload, the installer)
+from tljh.diskspace import is_disk_full
 from tljh.journal import Entry, Journal
-
-
-class DiskFull(OSError):
-    """No space was left to write a file; the file that was there is unchanged. Says where and how much."""
-
-    def __init__(self, path: Path, needed: int) -> None:
-        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
-        super().__init__(errno.ENOSPC, f"no space left on the file system of {path.parent} to write {path.name} "
-                         f"({needed} bytes needed, {free} free); {path} was left as it was. Free some space "
-                         "and run the command again")
-
-    def __str__(self) -> str:
-        return str(self.strerror)
 
 
 def write_atomic(path: Path, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
@@ -35,7 +23,7 @@ def write_atomic(path: Path, data: bytes, mode: int, uid: int = 0, gid: int = 0)
     try:
         _write_atomic(path, data, mode, uid, gid)
     except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(e, DiskFull):
+        if is_disk_full(e) and not isinstance(e, DiskFull):
             raise DiskFull(path, len(data)) from None
         raise
 

@@ -13,11 +13,24 @@ from pathlib import Path
 from typing import Sequence
 
 from tljh.actions import Action, Change
+from tljh.actions.files import write_atomic
 from tljh.actions.pipnet import config_keys, fetch_failure, network_env
+from tljh.diskspace import installing_into, says_disk_full
 from tljh.journal import Entry, Journal
 from tljh.run import CommandError, run
 
 log = logging.getLogger("tljh")
+
+
+def run_installing(argv: list[str], env: Path, needed: int | None = None) -> None:
+    """Run a command that installs into env (venv, conda); on a full disk, DiskFull naming env
+    and the space needed (by default what an environment like env takes) instead of the command's failure."""
+    try:
+        run(argv)
+    except CommandError as e:
+        if says_disk_full(e.output):
+            raise installing_into(env, needed) from None
+        raise
 
 
 class PackageFetchError(Exception):
@@ -27,7 +40,8 @@ class PackageFetchError(Exception):
 def pip_install(env: Path, args: Sequence[str]) -> None:
     """Ensure `pip install args` ran in env, within pip's bounds on an unreachable index (tljh.actions.pipnet).
 
-    Raises PackageFetchError naming what could not be fetched from where, when pip says so; CommandError otherwise.
+    Raises DiskFull naming env when pip ran out of space, PackageFetchError naming what could not be
+    fetched from where, when pip says so; CommandError otherwise.
     """
     python = str(env / "bin/python")
     listed = run([python, "-m", "pip", "config", "list"], check=False)
@@ -38,6 +52,8 @@ def pip_install(env: Path, args: Sequence[str]) -> None:
     try:
         run([python, "-m", "pip", "install", "--no-warn-script-location", *args], env=bounds)
     except CommandError as e:
+        if says_disk_full(e.output):
+            raise installing_into(env) from None
         failure = fetch_failure(e.output)
         if failure is None:
             raise
@@ -217,8 +233,8 @@ class Venv(Action):
         clear = ["--clear"] if changes[0].what == "recreate" else []
         if self.unfinished is not None:
             self.unfinished.parent.mkdir(parents=True, exist_ok=True)
-            self.unfinished.write_text(f"{self.path}\n")
-        run([self.python, "-m", "venv", *clear, str(self.path)])
+            write_atomic(self.unfinished, f"{self.path}\n".encode(), 0o644)
+        run_installing([self.python, "-m", "venv", *clear, str(self.path)], self.path)
         if self.unfinished is not None:
             self.unfinished.unlink(missing_ok=True)
 

@@ -15,10 +15,26 @@ import logging
 import shutil
 from pathlib import Path
 
+from tljh.actions.files import write_atomic
+from tljh.diskspace import DiskFull, says_disk_full, tree_size
 from tljh.paths import Paths
-from tljh.run import run
+from tljh.run import CommandError, run
 
 log = logging.getLogger("tljh")
+
+
+def copy_or_say_disk_full(env: Path, copy: Path) -> None:
+    """Ensure copy is a whole copy of env; if it cannot be made, no part of it is left, and on a
+    full disk DiskFull says how much the copy needs (env itself is untouched)."""
+    try:
+        run(["cp", "-a", "--reflink=auto", str(env), str(copy)])
+    except CommandError as e:
+        shutil.rmtree(copy, ignore_errors=True)
+        if says_disk_full(e.output):
+            raise DiskFull(copy, tree_size(env), where=copy.parent,
+                           doing=f"to keep a copy of the hub environment {env} while this run changes it",
+                           outcome=f"{env} was not changed", again="run the installer again") from None
+        raise
 
 
 def previous(paths: Paths) -> Path:
@@ -46,10 +62,10 @@ class HubEnvBackup:
         partial = self.paths.prefix / "hub.previous.partial"
         for stale in (partial, previous(self.paths)):
             shutil.rmtree(stale, ignore_errors=True)
-        run(["cp", "-a", "--reflink=auto", str(self.paths.hub_env), str(partial)])
+        copy_or_say_disk_full(self.paths.hub_env, partial)
         partial.rename(previous(self.paths))
         marker(self.paths).parent.mkdir(parents=True, exist_ok=True)
-        marker(self.paths).write_text(f"{previous(self.paths)}\n")
+        write_atomic(marker(self.paths), f"{previous(self.paths)}\n".encode(), 0o644)
 
     def done(self) -> None:
         """Every change to the hub env is made: the copy is not needed any more."""

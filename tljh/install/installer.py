@@ -27,10 +27,12 @@ from tljh.actions.files import DiskFull, ForeignFileError
 from tljh.actions.python import PackageFetchError, RequirementsError
 from tljh.actions.system import AptFetchError
 from tljh.config import get_item
+from tljh.diskspace import disk_full_message, is_disk_full
 from tljh.health import HubNotReady
 from tljh.install.hubenv import HubEnvBackup
 from tljh.install.adopt import adoption_report
 from tljh.install.lock import InstallRunning, take_install_lock
+from tljh.install.space import NotEnoughSpace, ensure_space_for, space_needed
 from tljh.install.progress import PageStatus, Progress, hub_url, server_address, stop_page
 from tljh.install.steps import (  # noqa: F401  (SUDOERS ... user_extra: imported from here too)
     ENVIRONMENT_STEPS,
@@ -204,6 +206,7 @@ def install(paths: Paths, options: Options) -> None:
     state = read_state(paths)
     kind = choose_user_env(options.user_env, state.get("user_env"))
     requirements = read_user_requirements(options.user_requirements)
+    ensure_space_for(space_needed(paths, kind, state, options.plugins), paths.prefix)
     user_env = user_environment(kind, paths)
     try:
         user_env.check()
@@ -294,9 +297,21 @@ def hand_over_page(paths: Paths, progress: Progress) -> None:
 
 
 def _save_state(paths: Paths, state: dict[str, Any]) -> None:
+    """Ensure install.json holds state; written only when it differs (a no-op re-run writes nothing)."""
     from tljh.actions.files import write_atomic
 
-    write_atomic(paths.install_state, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode(), 0o600)
+    content = (json.dumps(state, indent=2, sort_keys=True) + "\n").encode()
+    if not paths.install_state.is_file() or paths.install_state.read_bytes() != content:
+        write_atomic(paths.install_state, content, 0o600)
+
+
+class LogFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The log file; a line that finds the disk full is dropped without a traceback on the terminal
+    (the installer's own message says the disk is full)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if not is_disk_full(sys.exc_info()[1] or Exception()):
+            super().handleError(record)
 
 
 def setup_logging(paths: Paths) -> None:
@@ -304,7 +319,7 @@ def setup_logging(paths: Paths) -> None:
     paths.prefix.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)
-    handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+    handler = LogFileHandler(os.fdopen(fd, "a", encoding="utf-8"))
     handler.setFormatter(RedactingFormatter("%(asctime)s %(threadName)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
@@ -344,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     children_die_with_this_process()  # killed, this run leaves nothing running without the lock
     try:
         install(paths, options)
-    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull,
+    except (UserError, ForeignFileError, PluginError, RequirementsError, UserEnvError, DiskFull, NotEnoughSpace,
             PackageFetchError, AptFetchError) as e:
         return _fail(str(e), paths)
     except CommandError as e:
@@ -352,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HubNotReady as e:
         return _fail(str(e), paths)
     except Exception as e:  # an unexpected failure: short message here, traceback in the log
+        if isinstance(e, OSError) and is_disk_full(e):  # a write no action explained: still one line
+            return _fail(disk_full_message(e, paths.prefix, "run the installer again"), paths)
         log.exception("unexpected error")
         return _fail(f"unexpected error: {type(e).__name__}: {e}", paths)
     print(f"Done in {time.time() - start:.0f}s.")
