@@ -1,19 +1,16 @@
 """tljh.actions.files: what each change journals and how undo puts things back (modes, moved-aside
-files, symlinks), and what a full disk says. Ownership is left to test_files_edges (root only)."""
+files, symlinks); an owner put back only as root, as in test_files_edges."""
 
 from __future__ import annotations
 
-import errno
 import os
-import re
-import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
 from tljh.actions import Change
-from tljh.actions.files import Directory, DiskFull, File, KeptFile, MovedAside, Symlink
+from tljh.actions.files import Directory, File, KeptFile, MovedAside, Symlink
 from tljh.journal import Entry, Journal
 
 
@@ -147,22 +144,6 @@ def test_undoing_a_created_symlink_removes_it(tmp_path, journal):
     assert (entry.change, entry.backup) == ("create", None)
     Symlink.undo(entry)
     assert not link.is_symlink()
-
-
-# ------------------------------------------------------------------ a full disk
-
-
-def test_a_full_disk_says_where_how_much_and_that_the_file_is_unchanged(tmp_path):
-    path = tmp_path / "config.yaml"
-    failure = DiskFull(path, 1234)
-    assert failure.errno == errno.ENOSPC and isinstance(failure, OSError)
-    found = re.fullmatch(
-        rf"no space left on the file system of {tmp_path} to write config.yaml \(1234 bytes needed, (\d+) free\); "
-        rf"{path} was left as it was. Free some space and run the command again", str(failure))
-    assert found, str(failure)
-    free = shutil.disk_usage(tmp_path).free
-    assert abs(int(found.group(1)) - free) <= max(1 << 20, free // 100)
-    assert "(5 bytes needed, 0 free)" in str(DiskFull(tmp_path / "missing" / "f", 5))
 
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="ownership is only managed as root (CI runs as root)")
