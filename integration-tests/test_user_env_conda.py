@@ -77,12 +77,15 @@ def test_fresh_conda_env_runs_exactly_these_commands(machine: Machine, first_ins
     requirements = machine.run([HUB_PYTHON, "-c", "from tljh.paths import USER_LOCK as r; print(r)"])
     mamba = f"{ENV}/bin/mamba install --yes --prefix {ENV} --channel conda-forge"
     pip = f"{ENV}/bin/python -m pip install --no-warn-script-location"
+    pip_config = f"{ENV}/bin/python -m pip config list"  # before each pip install: which bounds the machine sets
     assert re.fullmatch(rf"/bin/bash {PREFIX}/\.miniforge-\w+/Miniforge3\.sh -b -p {ENV}", commands[0]), commands
     assert commands[1:] == [
         f"chmod -R go-w {ENV}",
         f"{mamba} {shlex.join(['conda>=24.7', 'mamba>=1.5', 'pip>=23.1'])}",
+        pip_config,
         f"{pip} --require-hashes -r {requirements.stdout.strip()}",
         f"{mamba} numpy",
+        pip_config,
         f"{pip} tabulate==0.10.0",
     ]
     assert served.requests == [f"/{STANDIN.name}"]

@@ -324,6 +324,20 @@ def test_a_failing_pip_is_one_error_naming_the_file_the_exit_code_and_pips_last_
     assert fake.lines()[2] == f"-r {url}"
 
 
+def test_a_package_pip_could_not_fetch_is_named_with_the_admins_file(tmp_path, fake, monkeypatch):
+    env = venv_with(tmp_path / "env", fake)
+
+    def unfetchable(env, args):
+        raise py.PackageFetchError("pip found no version of nosuch==1 it can install")
+
+    monkeypatch.setattr(py, "pip_install", unfetchable)
+    url = "https://host/reqs.txt"
+    with pytest.raises(py.RequirementsError) as raised:
+        py.RequirementsFile(env, url, "nosuch==1\n").apply(Journal(tmp_path / "journal.jsonl"))
+    assert str(raised.value) == (f"installing the requirements from {url} into {env} failed: "
+                                 "pip found no version of nosuch==1 it can install")
+
+
 def test_a_line_we_cannot_judge_leaves_the_whole_file_to_pip(tmp_path, fake):
     env = venv_with(tmp_path / "env", fake, "tabulate-0.9")
     assert py.RequirementsFile(env, "r.txt", "tabulate==0.9\n").plan() == []

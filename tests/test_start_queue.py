@@ -153,3 +153,23 @@ def test_traefik_checks_the_api_password_against_a_cheap_hash(paths, snippet, pa
     hashed = c.TraefikFileProviderProxy.traefik_api_hashed_password
     assert hashed.startswith("$2b$04$")
     assert bcrypt.checkpw(password.encode(), hashed.encode())
+
+
+def test_only_a_new_run_that_failed_counts_as_a_failed_start():
+    from tljh.hub.units import run_failed
+
+    old = {"ActiveState": "failed", "InvocationID": "a1"}
+    assert run_failed(old, {"ActiveState": "failed", "InvocationID": "b2"})
+    assert not run_failed(old, dict(old))  # the earlier run's failure, not yet reset
+    assert not run_failed(old, {"ActiveState": "activating", "InvocationID": "b2"})
+    assert not run_failed({}, {"ActiveState": "failed", "InvocationID": ""})  # not loaded
+    assert run_failed({}, {"ActiveState": "failed", "InvocationID": "c3"})
+
+
+def test_a_units_report_says_its_state_and_last_log_lines(fake_commands):
+    from tljh.hub.units import unit_report
+
+    fake_commands.set("active.jupyter-alice")
+    report = asyncio.run(unit_report("jupyter-alice"))
+    assert report == "jupyter-alice: active/running (result ?); its last log lines:\n(journal)"
+    assert "journalctl -u jupyter-alice -n 15 --no-pager -o cat" in fake_commands.calls()

@@ -507,6 +507,8 @@ class RequirementsFile(Action):
                 f"installing the requirements from {self.source} into {self.env} failed "
                 f"(pip exited with {e.returncode}):\n{e.tail()}"
             ) from None
+        except PackageFetchError as e:  # the admin's file names a package pip could not fetch
+            raise RequirementsError(f"installing the requirements from {self.source} into {self.env} failed: {e}") from None
 
     @classmethod
     def undo(cls, entry: Entry) -> str | None:

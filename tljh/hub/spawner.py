@@ -13,6 +13,7 @@ from traitlets import Dict, Integer, Unicode
 
 from tljh.hub.startqueue import default_slots, progress_event, shared_queue
 from tljh.hub.startup import wait_until_answering
+from tljh.hub.units import failed_since, unit_properties, unit_report
 from tljh.hub.users import (
     UNIX_PREFIX,
     AccountRecord,
@@ -82,12 +83,26 @@ class UserCreatingSpawner(SystemdSpawner):
             self._phase, self._ticket = "", None
 
     async def _start_unit(self) -> Any:
-        """SystemdSpawner's start, bounded by http_timeout (start_timeout is for the wait in line)."""
-        try:
-            return await asyncio.wait_for(super().start(), self.http_timeout)
-        except asyncio.TimeoutError:
-            raise RuntimeError(f"the unit of {self.user.name}'s server did not become active "
-                               f"within {self.http_timeout} s; see: journalctl -u {self.unit_name}") from None
+        """SystemdSpawner's start, bounded by http_timeout (start_timeout is for the wait in line).
+
+        SystemdSpawner waits for the unit to be active and does not notice a unit that failed
+        as it started (or a `systemd-run` that failed): such a start ends here as soon as the
+        unit's new run has failed, not after http_timeout, and either way the error says the
+        unit's state and its last log lines."""
+        before = await unit_properties(self.unit_name)
+        start = asyncio.ensure_future(super().start())
+        deadline = time.monotonic() + self.http_timeout
+        while not start.done() and time.monotonic() < deadline:
+            await asyncio.wait({start}, timeout=1.0)
+            if not start.done() and await failed_since(self.unit_name, before):
+                start.cancel()
+                raise RuntimeError(f"{self.user.name}'s server stopped as it started. "
+                                   + await unit_report(self.unit_name))
+        if not start.done():
+            start.cancel()
+            raise RuntimeError(f"the unit of {self.user.name}'s server did not become active within "
+                               f"{self.http_timeout} s. " + await unit_report(self.unit_name))
+        return start.result()
 
     async def _wait_until_answering(self, ip: str, port: int) -> None:
         """Hold the start slot until the server answers its API (or stops, or http_timeout passes)."""
@@ -130,3 +145,4 @@ class UserCreatingSpawner(SystemdSpawner):
         from tljh.plugins import call_hook
 
         call_hook(plugin_manager(), "tljh_new_user_create", username=unix_name)
+
