@@ -173,3 +173,40 @@ def test_a_units_report_says_its_state_and_last_log_lines(fake_commands):
     report = asyncio.run(unit_report("jupyter-alice"))
     assert report == "jupyter-alice: active/running (result ?); its last log lines:\n(journal)"
     assert "journalctl -u jupyter-alice -n 15 --no-pager -o cat" in fake_commands.calls()
+
+
+def test_a_stopped_unit_left_loaded_from_its_transient_file_is_found(tmp_path):
+    from tljh.hub.units import stale_transient_file
+
+    unit, file = "jupyter-alice.service", tmp_path / "jupyter-alice.service"
+    for state in ("inactive", "failed"):
+        assert stale_transient_file(unit, {"ActiveState": state, "FragmentPath": str(file)}, tmp_path) == file
+    assert stale_transient_file("jupyter-alice", {"ActiveState": "inactive", "FragmentPath": str(file)}, tmp_path) == file
+    assert stale_transient_file("jupyter-bob", {"ActiveState": "inactive", "FragmentPath": str(file)}, tmp_path) is None
+    assert stale_transient_file(unit, {"ActiveState": "active", "FragmentPath": str(file)}, tmp_path) is None
+    assert stale_transient_file(unit, {"ActiveState": "inactive", "FragmentPath": ""}, tmp_path) is None
+    elsewhere = "/etc/systemd/system/jupyter-alice.service"  # an admin's own unit file is never touched
+    assert stale_transient_file(unit, {"ActiveState": "inactive", "FragmentPath": elsewhere}, tmp_path) is None
+
+
+def test_clearing_a_stale_unit_removes_its_file_and_reloads(tmp_path, fake_commands, monkeypatch):
+    from tljh.hub import units
+
+    unit, file = "jupyter-alice.service", tmp_path / "jupyter-alice.service"
+    file.write_text("[Service]\n")
+
+    async def stopped(name):
+        return {"ActiveState": "inactive", "FragmentPath": str(file)}
+
+    monkeypatch.setattr(units, "unit_properties", stopped)
+    assert asyncio.run(units.clear_stale_unit(unit, tmp_path)) is True
+    assert not file.exists()
+    assert fake_commands.calls() == [f"systemctl reset-failed {unit}", "systemctl daemon-reload"]
+
+    async def running(name):
+        return {"ActiveState": "active", "FragmentPath": str(file)}
+
+    fake_commands.forget_calls()
+    monkeypatch.setattr(units, "unit_properties", running)
+    assert asyncio.run(units.clear_stale_unit(unit, tmp_path)) is False
+    assert fake_commands.calls() == []

@@ -13,7 +13,7 @@ from traitlets import Dict, Integer, Unicode
 
 from tljh.hub.startqueue import default_slots, progress_event, shared_queue
 from tljh.hub.startup import wait_until_answering
-from tljh.hub.units import failed_since, unit_properties, unit_report
+from tljh.hub.units import clear_stale_unit, failed_since, unit_properties, unit_report
 from tljh.hub.users import (
     UNIX_PREFIX,
     AccountRecord,
@@ -89,6 +89,9 @@ class UserCreatingSpawner(SystemdSpawner):
         as it started (or a `systemd-run` that failed): such a start ends here as soon as the
         unit's new run has failed, not after http_timeout, and either way the error says the
         unit's state and its last log lines."""
+        if await clear_stale_unit(self.unit_name):
+            self.log.warning("%s was left loaded from its transient unit file after a stop (a daemon-reload "
+                             "at that moment); removed it so that the unit can start again", self.unit_name)
         before = await unit_properties(self.unit_name)
         start = asyncio.ensure_future(super().start())
         deadline = time.monotonic() + self.http_timeout
